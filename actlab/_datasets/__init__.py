@@ -1,0 +1,1 @@
+"""Internals of ``actlab.data``: file formats and the offline tfds builder. Not public API."""
