@@ -1,0 +1,209 @@
+"""Flax MLP and CNN whose hidden activation is chosen by an index that may be traced.
+
+A model holds the static tuple ``acts`` of activation names it can use and takes ``act``, an
+index into it, as a call argument. A Python int traces one activation (the fast, grouped path);
+a traced int selects with ``lax.switch`` so ``jax.vmap`` can batch over activation choice.
+Parameter shapes depend only on ``acts`` (PReLU slopes exist when any choice has them;
+layers are ``pieces`` times wider when maxout is among them), so every choice shares one
+pytree structure under ``vmap``.
+
+Layers with weights are named ``layer_0 ... layer_{L-1}`` from input to output; learnable
+activation parameters are ``slope_i`` (PReLU), kept apart so per-layer norms cover weights
+and biases only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from actlab import activations as A
+
+WEIGHT_SCHEMES = ("pytorch", "glorot", "he", "lecun", "normal")
+BIAS_SCHEMES = ("pytorch", "zeros", "normal")
+
+
+class Init(NamedTuple):
+    """Initialisation of weights and biases.
+
+    ``pytorch``: U(±1/sqrt(fan_in)) for weights and biases (``nn.Linear``/``nn.Conv2d``
+    default); ``glorot``: Glorot-uniform; ``he``: He-normal (fan_in, gain 2); ``lecun``:
+    LeCun-normal; ``normal``: N(0, ``weight_std``) / N(``bias_mean``, ``bias_std``) (TF1's
+    ``tf.random_normal`` is N(0, 1)). A negative ``bias_mean`` makes dead ReLUs on purpose.
+    """
+
+    weights: str = "pytorch"
+    bias: str = "pytorch"
+    weight_std: float = 1.0
+    bias_std: float = 1.0
+    bias_mean: float = 0.0  # added to every bias ("zeros" becomes this constant)
+
+    def check(self) -> Init:
+        if self.weights not in WEIGHT_SCHEMES:
+            raise ValueError(
+                f"unknown weight init {self.weights!r}; accepted: {', '.join(WEIGHT_SCHEMES)}"
+            )
+        if self.bias not in BIAS_SCHEMES:
+            raise ValueError(
+                f"unknown bias init {self.bias!r}; accepted: {', '.join(BIAS_SCHEMES)}"
+            )
+        return self
+
+
+def parse_init(spec: str | Init) -> Init:
+    """``Init`` from a string such as "he", "glorot", "normal:1.0" or "normal:0.5:0"."""
+    if isinstance(spec, Init):
+        return spec.check()
+    name, *stds = spec.split(":")
+    if name == "normal":
+        w = float(stds[0]) if stds else 1.0
+        b = float(stds[1]) if len(stds) > 1 else w
+        return Init("normal", "normal" if b > 0 else "zeros", w, b).check()
+    return Init(name, "pytorch" if name == "pytorch" else "zeros").check()
+
+
+def _kernel_init(init: Init):
+    return {
+        "pytorch": nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
+        "glorot": nn.initializers.glorot_uniform(),
+        "he": nn.initializers.he_normal(),
+        "lecun": nn.initializers.lecun_normal(),
+        "normal": nn.initializers.normal(init.weight_std),
+    }[init.weights]
+
+
+def _bias_init(init: Init, fan_in: int):
+    if init.bias == "pytorch":
+        bound = 1 / math.sqrt(fan_in)
+        base = lambda key, shape, dtype=jnp.float32: jax.random.uniform(  # noqa: E731
+            key, shape, dtype, -bound, bound
+        )
+    elif init.bias == "normal":
+        base = nn.initializers.normal(init.bias_std)
+    else:
+        base = nn.initializers.zeros
+    if init.bias_mean == 0.0:
+        return base
+    return lambda key, shape, dtype=jnp.float32: base(key, shape, dtype) + init.bias_mean
+
+
+class Hidden(nn.Module):
+    """Pre-activations ``z: [..., width * pieces]`` -> activation output ``[..., width]``.
+
+    With ``capture`` it also sows ``f'(z)`` per unit (``[..., width]``) into the
+    ``"derivatives"`` collection, for dead/saturated-unit counts.
+    """
+
+    acts: tuple[str, ...]
+    width: int
+
+    @nn.compact
+    def __call__(self, z: jax.Array, act, capture: bool = False) -> jax.Array:
+        slope = None
+        if any(A.get(a).has_params for a in self.acts):
+            init = max(A.get(a).param_init for a in self.acts if A.get(a).has_params)
+            slope = self.param("slope", nn.initializers.constant(init), (self.width,))
+        out = A.apply(self.acts, act, z, slope)
+        if capture:
+            d = jax.jvp(lambda u: A.apply(self.acts, act, u, slope), (z,), (jnp.ones_like(z),))[1]
+            meaningful = jnp.array([A.has_unit_derivative(a) for a in self.acts])[act]
+            self.sow("derivatives", "d", jnp.where(meaningful, d, jnp.nan))
+        return out
+
+
+def _layer(init: Init, features: int, fan_in: int, name: str) -> nn.Dense:
+    return nn.Dense(
+        features, kernel_init=_kernel_init(init), bias_init=_bias_init(init, fan_in), name=name
+    )
+
+
+class MLP(nn.Module):
+    """x: [batch, ...] (flattened) -> logits: [batch, classes].
+
+    ``hidden`` widths, each followed by the chosen activation; ``classes`` outputs (1 for a
+    binary sigmoid output).
+    """
+
+    hidden: Sequence[int] = (256, 128)
+    classes: int = 10
+    init_scheme: Init = Init()
+    acts: tuple[str, ...] = ("relu",)
+
+    @nn.compact
+    def __call__(self, x: jax.Array, act=0, capture: bool = False) -> jax.Array:
+        x = x.reshape(x.shape[0], -1)
+        k = A.pieces(self.acts)
+        for i, width in enumerate(self.hidden):
+            z = _layer(self.init_scheme, width * k, x.shape[-1], f"layer_{i}")(x)
+            x = Hidden(self.acts, width, name=f"slope_{i}")(z, act, capture)
+        return _layer(self.init_scheme, self.classes, x.shape[-1], f"layer_{len(self.hidden)}")(x)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.hidden) + 1
+
+
+class CNN(nn.Module):
+    """x: [batch, H, W, C] -> logits: [batch, classes].
+
+    ``features`` convolutions (``kernel`` x ``kernel``, SAME padding), each followed by the
+    chosen activation and a ``pool_window``/``pool_stride`` max-pool; then ``dense`` hidden
+    layers with the same activation and the output layer. The default is the four-layer
+    net of AlexNet's Figure 1 (cuda-convnet's CIFAR-10 layout: conv 32-32-64, overlapping
+    3/2 pooling, one output layer).
+    """
+
+    features: Sequence[int] = (32, 32, 64)
+    kernel: int = 5
+    pool_window: int = 3
+    pool_stride: int = 2
+    dense: Sequence[int] = ()
+    classes: int = 10
+    init_scheme: Init = Init()
+    acts: tuple[str, ...] = ("relu",)
+
+    @nn.compact
+    def __call__(self, x: jax.Array, act=0, capture: bool = False) -> jax.Array:
+        if x.ndim == 3:
+            x = x[..., None]
+        k = A.pieces(self.acts)
+        i = 0
+        for c in self.features:
+            fan_in = self.kernel * self.kernel * x.shape[-1]
+            z = nn.Conv(
+                c * k,
+                (self.kernel, self.kernel),
+                padding="SAME",
+                kernel_init=_kernel_init(self.init_scheme),
+                bias_init=_bias_init(self.init_scheme, fan_in),
+                name=f"layer_{i}",
+            )(x)
+            x = Hidden(self.acts, c, name=f"slope_{i}")(z, act, capture)
+            window, stride = (self.pool_window,) * 2, (self.pool_stride,) * 2
+            x = nn.max_pool(x, window, stride, padding="SAME")
+            i += 1
+        x = x.reshape(x.shape[0], -1)
+        for width in self.dense:
+            z = _layer(self.init_scheme, width * k, x.shape[-1], f"layer_{i}")(x)
+            x = Hidden(self.acts, width, name=f"slope_{i}")(z, act, capture)
+            i += 1
+        return _layer(self.init_scheme, self.classes, x.shape[-1], f"layer_{i}")(x)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.features) + len(self.dense) + 1
+
+
+def num_layers(model: nn.Module) -> int:
+    """Layers with weights (hidden and output) of an actlab model."""
+    return model.num_layers
+
+
+def param_count(params) -> int:
+    """Number of scalars in a parameter pytree."""
+    return sum(int(p.size) for p in jax.tree.leaves(params))

@@ -1,0 +1,333 @@
+"""A study: every activation x every seed (x every learning rate) trained in one compiled call.
+
+``Study(...).run()`` returns a ``Result`` whose arrays have named leading axes
+``[acts, seeds, ...]`` (``[acts, lrs, seeds, ...]`` when ``lrs`` is given).
+
+Two execution modes give the same models (``tests/test_study.py`` checks it):
+
+* ``"grouped"`` (default): one ``vmap`` over seeds per activation, the activation static
+  inside, all groups in one ``jit``. Nothing is evaluated for an activation it does not use,
+  and each activation keeps its natural parameter shapes (maxout's doubled layers).
+* ``"switch"``: one ``vmap`` over a traced activation index (``lax.switch``): every branch
+  runs for every model; parameter shapes cover all choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from actlab import activations as A
+from actlab.data import Dataset
+from actlab.train import Config, Optimizer, Trace, TrainState, make_train, seed_keys
+
+MODES = ("grouped", "switch")
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """What to train. Length is ``steps`` or ``epochs`` (of ``n_train // batch_size`` steps).
+
+    ``evals`` evaluation points are spread evenly (``eval_every`` overrides). ``seed`` is the
+    base of every model's random streams; ``hold`` names streams ("init", "data",
+    "dropout") shared by all seeds. ``lrs`` sweeps the learning rate when ``optimizer`` is a
+    function of it (e.g. ``optax.adam``).
+    """
+
+    model: nn.Module
+    activations: Sequence[str]
+    data: Dataset
+    optimizer: Optimizer
+    seeds: int = 10
+    batch_size: int | None = 32
+    epochs: float | None = None
+    steps: int | None = None
+    evals: int = 20
+    eval_every: int | None = None
+    loss: str = "softmax_ce"
+    lrs: Sequence[float] | None = None
+    seed: int = 0
+    hold: tuple[str, ...] = ()
+    mode: str = "grouped"
+    eval_examples: int | None = None
+    train_eval_examples: int = 10_000
+    name: str = "study"
+
+    def __post_init__(self):
+        object.__setattr__(self, "activations", A.resolve(self.activations))
+        if not isinstance(self.seeds, (int, np.integer)) or self.seeds < 1:
+            raise ValueError(f"seeds must be a positive integer, got {self.seeds!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}; accepted: {', '.join(MODES)}")
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError("give exactly one of steps= or epochs=")
+        if self.lrs is not None:
+            if isinstance(self.optimizer, optax.GradientTransformation):
+                raise ValueError(
+                    "lrs= needs optimizer to be a function of the learning rate, "
+                    "e.g. optimizer=optax.adam, not optax.adam(1e-3)"
+                )
+            if len(self.lrs) == 0 or not all(float(lr) > 0 for lr in self.lrs):
+                raise ValueError(f"lrs must be positive learning rates, got {self.lrs!r}")
+        elif not isinstance(self.optimizer, optax.GradientTransformation):
+            raise ValueError(
+                "optimizer is a function of the learning rate: give lrs=(...), "
+                "or pass a transformation such as optax.adam(1e-3)"
+            )
+        if self.evals < 1:
+            raise ValueError(f"evals must be >= 1, got {self.evals}")
+
+    @property
+    def num_steps(self) -> int:
+        if self.steps is not None:
+            return int(self.steps)
+        n = self.data.x_train.shape[0]
+        per_epoch = n // (self.batch_size or n)
+        return max(1, round(self.epochs * per_epoch))
+
+    def config(self) -> Config:
+        steps = self.num_steps
+        every = self.eval_every or max(1, math.ceil(steps / self.evals))
+        return Config(
+            model=self.model,
+            optimizer=self.optimizer,
+            acts=self.activations,
+            steps=steps,
+            batch_size=self.batch_size,
+            eval_every=every,
+            loss=self.loss,
+            eval_examples=self.eval_examples,
+            train_eval_examples=self.train_eval_examples,
+        )
+
+    def replace(self, **changes) -> Study:
+        return dataclasses.replace(self, **changes)
+
+    def start(self) -> Run:
+        """Initialise every model (compiled once) and return a ``Run`` to advance in chunks."""
+        return Run(self)
+
+    def run(self, chunk: int | None = None, callback: Callable[[Run], Any] | None = None):
+        """Train every model to the end and return the ``Result``.
+
+        ``chunk=None`` trains in one compiled call; ``chunk=k`` advances ``k`` evaluation
+        intervals per call (one compilation serves all chunks) and calls ``callback(run)``
+        after each, for progress bars and saving partial results.
+        """
+        r = self.start()
+        while not r.done:
+            r.advance(chunk)
+            if callback is not None:
+                callback(r)
+        return r.result()
+
+
+def _vmapped(fn, n_rest: int, *, lr_axis: bool, act_axis: bool, state_in: bool):
+    """vmap ``fn(x, act, lr, *rest)`` over seeds, then lrs, then (switch mode) activations.
+
+    ``x`` is a model's ``Keys`` (mapped over seeds only) or its ``TrainState`` (mapped over
+    every axis); ``rest`` is shared by all models.
+    """
+    rest = (None,) * n_rest
+    outer = 0 if state_in else None
+    f = jax.vmap(fn, in_axes=(0, None, None, *rest))
+    if lr_axis:
+        f = jax.vmap(f, in_axes=(outer, None, 0, *rest))
+    if act_axis:
+        f = jax.vmap(f, in_axes=(outer, 0, None, *rest))
+    return f
+
+
+class Run:
+    """A study in progress: device states, the traces so far, timings; advance in chunks.
+
+    ``states`` is one stacked ``TrainState`` per activation group (grouped mode: one per
+    activation, leading axes ``[lrs?, seeds]``; switch mode: one, ``[acts, lrs?, seeds]``).
+    """
+
+    def __init__(self, study: Study):
+        self.study = study
+        self.cfg = study.config()
+        data = study.data
+        self._arrays = (data.x_train, data.y_train, data.x_test, data.y_test)
+        switch = study.mode == "switch"
+        self.groups = [study.activations] if switch else [(a,) for a in study.activations]
+        self.num_intervals = -(-self.cfg.steps // self.cfg.eval_every)
+        self.axis = 2 + (study.lrs is not None)  # where the evals axis goes in a trace
+        lr_axis = study.lrs is not None
+        self._lrs = jnp.asarray(study.lrs if lr_axis else 0.0, jnp.float32)
+        acts = jnp.arange(len(study.activations)) if switch else 0
+        vm = lambda fn, n_rest, state_in: _vmapped(  # noqa: E731
+            fn, n_rest, lr_axis=lr_axis, act_axis=switch, state_in=state_in
+        )
+
+        def trains(arrays):
+            # the data enter as arguments, not as constants baked into the program
+            d = data._replace(
+                x_train=arrays[0], y_train=arrays[1], x_test=arrays[2], y_test=arrays[3]
+            )
+            return [make_train(self.cfg._replace(acts=g), d) for g in self.groups]
+
+        def stack(traces):
+            return traces[0] if switch else jax.tree.map(lambda *a: jnp.stack(a), *traces)
+
+        def init_all(keys, lrs, arrays):
+            out = [vm(t.init, 0, False)(keys, acts, lrs) for t in trains(arrays)]
+            return [o[0] for o in out], stack([o[1] for o in out])
+
+        def advance_all(states, lrs, arrays, t0, intervals):
+            out = [
+                vm(lambda s, a, lr, t0, t=t: t.advance(s, a, lr, t0, intervals), 1, True)(
+                    s, acts, lrs, t0
+                )
+                for t, s in zip(trains(arrays), states)
+            ]
+            return [o[0] for o in out], stack([o[1] for o in out])
+
+        self._advance = jax.jit(advance_all, static_argnums=4)
+        self._compiled: dict[int, Any] = {}
+        self.timing = {"compile_s": 0.0, "train_s": 0.0}
+        keys = seed_keys(study.seeds, study.seed, study.hold)
+        init = self._timed_compile(jax.jit(init_all), keys, self._lrs, self._arrays)
+        self.states, first = self._timed_run(init, keys, self._lrs, self._arrays)
+        self.traces = [jax.tree.map(lambda a: np.expand_dims(np.asarray(a), self.axis), first)]
+        self.intervals_done = 0
+
+    def _timed_compile(self, fn, *args):
+        t = time.perf_counter()
+        compiled = fn.lower(*args).compile()
+        self.timing["compile_s"] += time.perf_counter() - t
+        return compiled
+
+    def _timed_run(self, compiled, *args):
+        t = time.perf_counter()
+        out = jax.block_until_ready(compiled(*args))
+        self.timing["train_s"] += time.perf_counter() - t
+        return out
+
+    @property
+    def done(self) -> bool:
+        return self.intervals_done >= self.num_intervals
+
+    @property
+    def steps_done(self) -> int:
+        return min(self.intervals_done * self.cfg.eval_every, self.cfg.steps)
+
+    def advance(self, intervals: int | None = None) -> None:
+        """Run the next ``intervals`` evaluation intervals (default: all that remain).
+
+        Every call with the same ``intervals`` reuses one compilation.
+        """
+        left = self.num_intervals - self.intervals_done
+        k = left if intervals is None else int(intervals)
+        if k < 1:
+            raise ValueError(f"intervals must be >= 1, got {intervals!r}")
+        t0 = jnp.int32(self.intervals_done * self.cfg.eval_every)
+        args = (self.states, self._lrs, self._arrays, t0)
+        if k not in self._compiled:
+            self._compiled[k] = self._timed_compile(self._advance, *args, k)
+        self.states, tr = self._timed_run(self._compiled[k], *args)
+        keep = min(k, left)
+        self.traces.append(jax.tree.map(lambda a: np.asarray(a).take(range(keep), self.axis), tr))
+        self.intervals_done += keep
+
+    def result(self) -> Result:
+        trace = Trace(*(np.concatenate(parts, self.axis) for parts in zip(*self.traces)))
+        return Result(self.study, self.cfg, trace, self.states, dict(self.timing))
+
+
+class TrainedModel:
+    """One model pulled out of the stack, usable alone: ``model(x) -> logits``."""
+
+    def __init__(self, module: nn.Module, params, act: int, data: Dataset):
+        self.module, self.params, self.act, self._data = module, params, act, data
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """x: [batch, *input_shape] raw (as stored in the Dataset) -> logits [batch, outputs]."""
+        return self.module.apply(self.params, self._data.normalise(jnp.asarray(x)), self.act)
+
+
+@dataclasses.dataclass
+class Result:
+    """Everything a study produced. Arrays are numpy with leading axes ``[acts, seeds]``
+    (``[acts, lrs, seeds]`` with an lr sweep), then ``evals``, then ``layers`` where present.
+    """
+
+    study: Study
+    config: Config
+    trace: Trace
+    states: list[TrainState]
+    timing: dict
+
+    @property
+    def activations(self) -> tuple[str, ...]:
+        return self.study.activations
+
+    @property
+    def steps(self) -> np.ndarray:
+        """[evals] steps done at each evaluation point."""
+        return self.trace.step.reshape(-1, self.trace.step.shape[-1])[0]
+
+    @property
+    def grad_norms(self) -> np.ndarray:
+        """[acts, seeds, evals, layers] L2 norm of each layer's gradient."""
+        return self.trace.grad_norm
+
+    @property
+    def diverged_at(self) -> np.ndarray:
+        """[acts, seeds] step at which a model first went non-finite, -1 if never."""
+        return np.asarray(
+            np.concatenate([np.asarray(s.diverged_at)[None] for s in self.states])
+            if self.study.mode == "grouped"
+            else self.states[0].diverged_at
+        )
+
+    @property
+    def diverged(self) -> np.ndarray:
+        """[acts, seeds] bool."""
+        return self.diverged_at >= 0
+
+    def curve(self, metric: str) -> np.ndarray:
+        """[acts, seeds, evals, ...] of a traced metric (a ``Trace`` field name)."""
+        if metric not in Trace._fields:
+            raise ValueError(f"unknown metric {metric!r}; accepted: {', '.join(Trace._fields)}")
+        return getattr(self.trace, metric)
+
+    def final(self, metric: str) -> np.ndarray:
+        """[acts, seeds, ...] the metric at the last evaluation point."""
+        c = self.curve(metric)
+        return c.take(-1, axis=2 + (self.study.lrs is not None))
+
+    def _index(self, act: str | int, seed: int, lr: int | None) -> tuple:
+        acts = self.activations
+        a = acts.index(A.get(act).name) if isinstance(act, str) else int(act)
+        if not 0 <= a < len(acts):
+            raise ValueError(f"activation index {act} out of range for {acts}")
+        if not 0 <= seed < self.study.seeds:
+            raise ValueError(f"seed {seed} out of range: the study has {self.study.seeds}")
+        if (lr is None) != (self.study.lrs is None):
+            raise ValueError("give lr= (an index into lrs) exactly when the study sweeps lrs")
+        return a, (() if lr is None else (lr,)) + (seed,)
+
+    def model(self, act: str | int, seed: int, lr: int | None = None) -> TrainedModel:
+        """The trained model for activation ``act`` and ``seed`` (and lr index), alone."""
+        a, idx = self._index(act, seed, lr)
+        if self.study.mode == "grouped":
+            group, pos, acts = self.states[a], idx, (self.activations[a],)
+            act_index = 0
+        else:
+            group, pos, acts = self.states[0], (a, *idx), self.activations
+            act_index = a
+        params = jax.tree.map(lambda p: p[pos], group.params)
+        outputs = 1 if self.config.loss != "softmax_ce" else self.study.data.num_classes
+        module = self.config.model.clone(acts=acts, classes=outputs)
+        return TrainedModel(module, params, act_index, self.study.data)

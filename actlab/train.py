@@ -1,0 +1,342 @@
+"""The trainer: ``make_train(config, data) -> train(keys, act, lr)``, pure and vmappable.
+
+One model's training is a pure function of its random streams (``Keys``), its activation
+index and its learning rate. ``jax.vmap`` over seeds (and activations, and learning rates)
+then ``jax.jit`` trains them all in one compiled call.
+
+Structure of a run, shared by every study: the steps are cut into *intervals* of
+``eval_every`` steps; each interval runs ``eval_every - 1`` plain steps (no tracing cost),
+one traced step whose gradient and update are measured per layer, then an evaluation.
+``advance`` scans over a fixed number of intervals, so a run can be split into chunks that
+reuse one compilation (the step counter is an argument, not a constant).
+
+Paired design: seed ``i`` gives every activation the same data order and the same
+initialisation wherever parameter shapes agree (``Keys`` holds separate ``init``, ``data``
+and ``dropout`` streams, so any one can be varied while the others are held).
+
+Divergence: a model whose loss or parameters become non-finite is frozen at its last finite
+parameters and flagged with the step it happened (``diverged_at``, -1 while finite). Each
+model's arithmetic is its own under ``vmap``, so it cannot disturb the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+from actlab import activations as A
+from actlab.data import Dataset
+
+LOSSES = ("softmax_ce", "bce", "bce_unclipped", "bce_clipped")
+
+Optimizer = optax.GradientTransformation | Callable[[jax.Array], optax.GradientTransformation]
+
+
+class Config(NamedTuple):
+    """Static description of one model's training (closed over, never traced).
+
+    ``model`` is an actlab ``MLP``/``CNN`` (its ``acts`` and ``classes`` are set by
+    ``make_train``); ``optimizer`` is an optax transformation, or a function of the learning
+    rate returning one (to sweep ``lr``); ``batch_size=None`` is full-batch. The last partial
+    minibatch of an epoch is dropped (``drop_remainder``): each epoch is ``n // batch_size``
+    steps over a fresh per-seed permutation.
+    """
+
+    model: nn.Module
+    optimizer: Optimizer
+    acts: tuple[str, ...] = ("relu",)
+    steps: int = 1000
+    batch_size: int | None = 32
+    eval_every: int = 100
+    loss: str = "softmax_ce"
+    eval_examples: int | None = None  # test examples evaluated (None: the whole test split)
+    train_eval_examples: int = 10_000  # first n training examples, for train loss/accuracy
+    eval_chunk: int = 1_000  # examples per evaluation batch (bounds memory)
+    saturation: float = 0.01  # saturated unit: f' < saturation * max|f'| on every example
+
+
+class Keys(NamedTuple):
+    """A model's independent random streams."""
+
+    init: jax.Array
+    data: jax.Array
+    dropout: jax.Array
+
+
+def seed_keys(seeds: int, seed: int = 0, hold: tuple[str, ...] = (), first: int = 0) -> Keys:
+    """``Keys`` for seeds ``first .. first + seeds - 1``, each stream ``[seeds]``.
+
+    Streams named in ``hold`` ("init", "data", "dropout") use seed 0's key for every seed.
+    """
+    unknown = set(hold) - set(Keys._fields)
+    if unknown:
+        raise ValueError(f"hold: unknown streams {sorted(unknown)}; accepted: {Keys._fields}")
+    base = jax.random.key(seed)
+    idx = jnp.arange(first, first + seeds)
+    streams = []
+    for s, name in enumerate(Keys._fields):
+        per_seed = jnp.zeros_like(idx) if name in hold else idx
+        streams.append(
+            jax.vmap(lambda i, s=s: jax.random.fold_in(jax.random.fold_in(base, i), s))(per_seed)
+        )
+    return Keys(*streams)
+
+
+class TrainState(NamedTuple):
+    """One model's state (leading axes ``[acts, lrs?, seeds]`` once vmapped)."""
+
+    params: Any
+    opt_state: Any
+    data_key: jax.Array
+    perm: jax.Array  # [n_train] int32, the current epoch's order
+    diverged_at: jax.Array  # int32 step of the first non-finite loss/params, -1 while finite
+
+
+class Trace(NamedTuple):
+    """What is recorded at each evaluation point (``[..., evals]`` then layer axes)."""
+
+    step: jax.Array  # steps done
+    batch_loss: jax.Array  # mean minibatch loss over the interval
+    train_loss: jax.Array  # on the first train_eval_examples training examples
+    train_accuracy: jax.Array
+    test_loss: jax.Array
+    test_accuracy: jax.Array
+    grad_norm: jax.Array  # [layers] L2 norm of the traced step's gradient, weights + biases
+    weight_norm: jax.Array  # [layers]
+    update_ratio: jax.Array  # [layers] ||update|| / ||weights|| of the traced step
+    dead: jax.Array  # [hidden layers] fraction of units with f' = 0 on every eval example
+    saturated: jax.Array  # [hidden layers] fraction with f' < saturation * max|f'|
+    diverged: jax.Array  # bool
+
+
+def binary(loss: str) -> bool:
+    return loss != "softmax_ce"
+
+
+def loss_and_accuracy(loss: str, logits: jax.Array, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Mean loss and accuracy. ``logits: [batch, classes]`` (``[batch, 1]`` for BCE losses).
+
+    ``bce_unclipped`` is the articles' ``-(y log p + (1-y) log(1-p))`` with ``p =
+    sigmoid(z)`` in float32: it goes NaN once ``p`` rounds to 0 or 1, as TF1's did.
+    ``bce_clipped`` clips ``p`` to [1e-7, 1 - 1e-7] (Keras); ``bce`` is the stable form.
+    """
+    if loss == "softmax_ce":
+        per = optax.softmax_cross_entropy_with_integer_labels(logits, y)
+        return per.mean(), (logits.argmax(-1) == y).mean()
+    z, yf = logits[:, 0], y.astype(jnp.float32)
+    acc = ((z > 0) == (y == 1)).mean()
+    if loss == "bce":
+        return optax.sigmoid_binary_cross_entropy(z, yf).mean(), acc
+    p = jax.nn.sigmoid(z)
+    if loss == "bce_clipped":
+        p = jnp.clip(p, 1e-7, 1 - 1e-7)
+    return -(yf * jnp.log(p) + (1 - yf) * jnp.log(1 - p)).mean(), acc
+
+
+def layer_norms(tree, num_layers: int) -> jax.Array:
+    """L2 norm of each layer's weights and biases, input to output: ``[layers]``."""
+    p = tree["params"]  # pytree keys sort as strings (layer_10 < layer_2): index by name
+    return jnp.stack([optax.tree.norm(p[f"layer_{i}"]) for i in range(num_layers)])
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)]))
+
+
+def check_config(cfg: Config, data: Dataset) -> None:
+    """Raise ``ValueError`` naming what is wrong with a config for this data."""
+    n = data.x_train.shape[0]
+    if cfg.loss not in LOSSES:
+        raise ValueError(f"unknown loss {cfg.loss!r}; accepted: {', '.join(LOSSES)}")
+    if binary(cfg.loss) and data.num_classes != 2:
+        raise ValueError(f"loss {cfg.loss!r} needs 2 classes, the data has {data.num_classes}")
+    if cfg.batch_size is not None and not 1 <= cfg.batch_size <= n:
+        raise ValueError(
+            f"batch_size={cfg.batch_size} must be between 1 and the {n} training examples "
+            "(or None for full batch)"
+        )
+    if cfg.steps < 1 or cfg.eval_every < 1:
+        raise ValueError(f"steps ({cfg.steps}) and eval_every ({cfg.eval_every}) must be >= 1")
+    if not 0 < cfg.saturation < 1:
+        raise ValueError(f"saturation must be in (0, 1), got {cfg.saturation}")
+    for a in cfg.acts:
+        A.get(a)
+
+
+def _eval_slices(x: jax.Array, y: jax.Array, limit: int | None, chunk: int):
+    n = x.shape[0] if limit is None else min(limit, x.shape[0])
+    c = min(chunk, n)
+    n = n // c * c  # whole chunks only: at most chunk - 1 examples are left out
+    return x[:n].reshape(n // c, c, *x.shape[1:]), y[:n].reshape(n // c, c)
+
+
+class Train(NamedTuple):
+    """The pure functions of one configuration (each is one model; vmap them)."""
+
+    init: Callable  # (keys, act, lr) -> (TrainState, Trace at step 0)
+    advance: Callable  # (state, act, lr, t0, intervals) -> (TrainState, Trace [intervals])
+    train: Callable  # (keys, act, lr) -> (TrainState, Trace [evals]): the whole run
+    model: nn.Module
+    num_intervals: int
+
+
+def make_train(cfg: Config, data: Dataset) -> Train:
+    """Build the pure per-model functions for ``cfg`` on ``data``.
+
+    ``act`` indexes ``cfg.acts``: a Python int traces one activation; a traced int switches
+    between all of them (parameter shapes then cover every choice). ``lr`` is used when
+    ``cfg.optimizer`` is a function of the learning rate and ignored otherwise.
+    """
+    check_config(cfg, data)
+    outputs = 1 if binary(cfg.loss) else data.num_classes
+    model = cfg.model.clone(acts=tuple(cfg.acts), classes=outputs)
+    n_layers = model.num_layers
+    n = data.x_train.shape[0]
+    batch = n if cfg.batch_size is None else cfg.batch_size
+    per_epoch = n // batch
+    sat = jnp.array([A.get(a).max_grad * cfg.saturation for a in cfg.acts])
+    test_x, test_y = _eval_slices(data.x_test, data.y_test, cfg.eval_examples, cfg.eval_chunk)
+    train_x, train_y = _eval_slices(
+        data.x_train, data.y_train, cfg.train_eval_examples, cfg.eval_chunk
+    )
+
+    def optimizer(lr) -> optax.GradientTransformation:
+        if isinstance(cfg.optimizer, optax.GradientTransformation):
+            return cfg.optimizer
+        return cfg.optimizer(lr)
+
+    def loss_fn(params, xb, yb, act):
+        logits = model.apply(params, data.normalise(xb), act)
+        loss, acc = loss_and_accuracy(cfg.loss, logits, yb)
+        return loss, acc
+
+    def batch_at(state: TrainState, t):
+        if batch == n:  # full batch: order is irrelevant
+            return data.x_train, data.y_train, state.perm
+        epoch, j = jnp.divmod(t, per_epoch)
+        # t is shared by all models, so this predicate is unbatched and stays a real cond
+        perm = jax.lax.cond(
+            j == 0,
+            lambda: jax.random.permutation(jax.random.fold_in(state.data_key, epoch), n),
+            lambda: state.perm,
+        )
+        idx = jax.lax.dynamic_slice_in_dim(perm, j * batch, batch)
+        return data.x_train[idx], data.y_train[idx], perm
+
+    def step(state: TrainState, t, act, lr):
+        """One update; returns the new state, the loss, the gradient and the update."""
+        xb, yb, perm = batch_at(state, t)
+        (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, xb, yb, act)
+        updates, opt_state = optimizer(lr).update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        ok = jnp.isfinite(loss) & _all_finite(params) & (state.diverged_at < 0)
+        keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)  # noqa: E731
+        diverged_at = jnp.where((state.diverged_at < 0) & ~ok, t, state.diverged_at)
+        new = TrainState(
+            keep(params, state.params),
+            keep(opt_state, state.opt_state),
+            state.data_key,
+            perm,
+            diverged_at.astype(jnp.int32),
+        )
+        return new, loss, grads, updates
+
+    def metrics(params, xs, ys, act):
+        def one(carry, xy):
+            logits = model.apply(params, data.normalise(xy[0]), act)
+            loss, acc = loss_and_accuracy(cfg.loss, logits, xy[1])
+            return carry, (loss, acc)
+
+        _, (loss, acc) = jax.lax.scan(one, None, (xs, ys))
+        return loss.mean(), acc.mean()
+
+    def units(params, act):
+        """Dead and saturated fractions per hidden layer on the first train-eval chunk."""
+        _, cap = model.apply(
+            params, data.normalise(train_x[0]), act, capture=True, mutable=["derivatives"]
+        )
+        ds = [d["d"][0] for _, d in sorted(cap["derivatives"].items(), key=_layer_order)]
+        if not ds:
+            return jnp.zeros(0), jnp.zeros(0)
+        axes = lambda d: tuple(range(d.ndim - 1))  # noqa: E731  (examples and positions)
+        dead = jnp.stack([jnp.all(jnp.abs(d) == 0, axis=axes(d)).mean() for d in ds])
+        flat = jnp.stack([jnp.all(jnp.abs(d) < sat[act], axis=axes(d)).mean() for d in ds])
+        nan = jnp.stack([jnp.isnan(d).any() for d in ds])
+        return jnp.where(nan, jnp.nan, dead), jnp.where(nan, jnp.nan, flat)
+
+    def record(state, t, batch_loss, grads, updates, act) -> Trace:
+        train_loss, train_acc = metrics(state.params, train_x, train_y, act)
+        test_loss, test_acc = metrics(state.params, test_x, test_y, act)
+        dead, saturated = units(state.params, act)
+        w = layer_norms(state.params, n_layers)
+        return Trace(
+            jnp.asarray(t, jnp.int32), batch_loss, train_loss, train_acc, test_loss, test_acc,
+            layer_norms(grads, n_layers), w, layer_norms(updates, n_layers) / w,
+            dead, saturated, state.diverged_at >= 0,
+        )  # fmt: skip
+
+    def init(keys: Keys, act, lr=None):
+        params = model.init(keys.init, data.normalise(data.x_train[:1]), act)
+        state = TrainState(
+            params, optimizer(lr).init(params), keys.data, jnp.arange(n, dtype=jnp.int32),
+            jnp.int32(-1),
+        )  # fmt: skip
+        # step 0: the gradient of the first minibatch, before any update is applied
+        _, loss, grads, _ = step(state, jnp.int32(0), act, lr)
+        zero = jax.tree.map(jnp.zeros_like, grads)
+        return state, record(state, 0, loss, grads, zero, act)
+
+    def interval(state: TrainState, t0, act, lr):
+        """Up to eval_every steps from t0, the last one traced, then an evaluation."""
+        length = jnp.clip(cfg.steps - t0, 0, cfg.eval_every)
+
+        def plain(i, carry):
+            s, total = carry
+            s, loss, _, _ = step(s, t0 + i, act, lr)
+            return s, total + loss
+
+        state, total = jax.lax.fori_loop(0, length - 1, plain, (state, jnp.float32(0)))
+        state, loss, grads, updates = step(state, t0 + length - 1, act, lr)
+        batch_loss = (total + loss) / jnp.maximum(length, 1)
+        return state, record(state, t0 + length, batch_loss, grads, updates, act)
+
+    def advance(state: TrainState, act, lr, t0, intervals: int):
+        """``intervals`` evaluation intervals from step ``t0`` (traced: chunks share a compile).
+
+        Intervals past ``cfg.steps`` leave the state unchanged and record NaN (step = steps).
+        """
+
+        def body(s, k):
+            start = t0 + k * cfg.eval_every
+            # the predicate is unbatched (t0 is shared by all models): a real cond, no work
+            # is done for intervals past the end
+            return jax.lax.cond(
+                start < cfg.steps, lambda s: interval(s, start, act, lr), lambda s: (s, blank), s
+            )
+
+        return jax.lax.scan(body, state, jnp.arange(intervals))
+
+    hidden_layers = n_layers - 1
+    f0, vec = jnp.float32(jnp.nan), lambda k: jnp.full(k, jnp.nan, jnp.float32)  # noqa: E731
+    blank = Trace(
+        jnp.int32(cfg.steps), f0, f0, f0, f0, f0, vec(n_layers), vec(n_layers), vec(n_layers),
+        vec(hidden_layers), vec(hidden_layers), jnp.bool_(False),
+    )  # fmt: skip
+    num_intervals = -(-cfg.steps // cfg.eval_every)
+
+    def train(keys: Keys, act, lr=None):
+        state, first = init(keys, act, lr)
+        state, rest = advance(state, act, lr, 0, num_intervals)
+        return state, jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
+
+    return Train(init, advance, train, model, num_intervals)
+
+
+def _layer_order(item):
+    name = item[0]  # "slope_<i>": order hidden layers numerically, not as strings
+    return int(name.rsplit("_", 1)[1])
