@@ -147,6 +147,19 @@ def _vmapped(fn, n_rest: int, *, lr_axis: bool, act_axis: bool, state_in: bool):
     return f
 
 
+def _mesh(seeds: int):
+    """A 1-D mesh over the local devices when the seed axis divides evenly, else None.
+
+    Models are independent, so the partitioned program needs no communication. On a CPU,
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` makes N host devices, one thread
+    each, which runs many small models in parallel better than intra-op threading does.
+    """
+    devices = jax.local_devices()
+    if len(devices) < 2 or seeds % len(devices):
+        return None
+    return jax.sharding.Mesh(np.array(devices), ("seeds",))
+
+
 class Run:
     """A study in progress: device states, the traces so far, timings; advance in chunks.
 
@@ -177,26 +190,43 @@ class Run:
             )
             return [make_train(self.cfg._replace(acts=g), d) for g in self.groups]
 
+        mesh = _mesh(study.seeds)
+        seed_axis = int(switch) + int(lr_axis)
+
+        def place(states):
+            """Keep every state sharded over seeds, so each chunk's inputs match its outputs."""
+            if mesh is None:
+                return states
+            spec = jax.sharding.PartitionSpec(*([None] * seed_axis), "seeds")
+            shard = jax.sharding.NamedSharding(mesh, spec)
+            return jax.lax.with_sharding_constraint(states, jax.tree.map(lambda _: shard, states))
+
         def stack(traces):
             return traces[0] if switch else jax.tree.map(lambda *a: jnp.stack(a), *traces)
 
         def init_all(keys, lrs, arrays):
             out = [vm(t.init, 0, False)(keys, acts, lrs) for t in trains(arrays)]
-            return [o[0] for o in out], stack([o[1] for o in out])
+            return place([o[0] for o in out]), stack([o[1] for o in out])
 
         def advance_all(states, lrs, arrays, t0, intervals):
             out = [
                 vm(lambda s, a, lr, t0, t=t: t.advance(s, a, lr, t0, intervals), 1, True)(
                     s, acts, lrs, t0
                 )
-                for t, s in zip(trains(arrays), states)
+                for t, s in zip(trains(arrays), place(states))
             ]
-            return [o[0] for o in out], stack([o[1] for o in out])
+            return place([o[0] for o in out]), stack([o[1] for o in out])
 
         self._advance = jax.jit(advance_all, static_argnums=4)
         self._compiled: dict[int, Any] = {}
         self.timing = {"compile_s": 0.0, "train_s": 0.0}
         keys = seed_keys(study.seeds, study.seed, study.hold)
+        mesh = _mesh(study.seeds)
+        if mesh is not None:
+            spec = jax.sharding.PartitionSpec
+            keys = jax.device_put(keys, jax.sharding.NamedSharding(mesh, spec("seeds")))
+            replicated = jax.sharding.NamedSharding(mesh, spec())
+            self._arrays = jax.device_put(self._arrays, replicated)
         init = self._timed_compile(jax.jit(init_all), keys, self._lrs, self._arrays)
         self.states, first = self._timed_run(init, keys, self._lrs, self._arrays)
         self.traces = [jax.tree.map(lambda a: np.expand_dims(np.asarray(a), self.axis), first)]

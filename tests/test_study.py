@@ -217,3 +217,48 @@ def test_bad_study_arguments_give_clear_errors(kw, match):
 def test_bad_data_gives_clear_errors(args, match):
     with pytest.raises(ValueError, match=match):
         actlab.data.from_arrays(*args, num_classes=3)
+
+
+def nan_at(step: int) -> optax.GradientTransformation:
+    """SGD whose update at ``step`` is NaN although the loss is finite."""
+
+    def update(g, count, params=None):
+        poison = jnp.where(count == step, jnp.nan, 1.0)
+        return jax.tree.map(lambda x: -0.05 * x * poison, g), count + 1
+
+    return optax.GradientTransformation(lambda p: jnp.int32(0), update)
+
+
+def test_parameters_poisoned_under_a_finite_loss_fall_back_to_a_finite_point():
+    r = small(("relu", "tanh"), optimizer=nan_at(9)).run()
+    # step 9's update poisons the weights; step 10's loss is the first non-finite one
+    np.testing.assert_array_equal(r.diverged_at, 10)
+    assert all(np.isfinite(x).all() for s in r.states for x in jax.tree.leaves(s.params))
+    assert np.isfinite(r.trace.test_loss).all()
+    # frozen at the interval's start (step 7): the record at 14 and 20 equals the one at 7
+    np.testing.assert_array_equal(r.trace.weight_norm[:, :, 2], r.trace.weight_norm[:, :, 1])
+    np.testing.assert_array_equal(r.trace.weight_norm[:, :, 3], r.trace.weight_norm[:, :, 1])
+
+
+SHARDED = """
+import jax, numpy as np, optax, actlab
+assert jax.device_count() == 2
+d = actlab.data.teacher_student(n_train=256, n_test=128, dim=6, classes=3, hidden=8)
+s = actlab.Study(model=actlab.MLP(hidden=(8, 6)), activations=("tanh", "relu"), data=d,
+    optimizer=optax.adam(1e-2), seeds=4, batch_size=16, steps=20, eval_every=7)
+r = s.run(chunk=2)
+np.save("{out}", r.trace.test_loss)
+"""
+
+
+def test_seeds_sharded_over_two_host_devices_train_the_same_models(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "sharded.npy"
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    code = SHARDED.format(out=out)
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=300)
+    single = small(("tanh", "relu"), seeds=4).run()
+    np.testing.assert_allclose(np.load(out), single.trace.test_loss, rtol=1e-5, atol=1e-6)
