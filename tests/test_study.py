@@ -262,3 +262,12 @@ def test_seeds_sharded_over_two_host_devices_train_the_same_models(tmp_path):
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=300)
     single = small(("tanh", "relu"), seeds=4).run()
     np.testing.assert_allclose(np.load(out), single.trace.test_loss, rtol=1e-5, atol=1e-6)
+
+
+def test_gradient_clipping_is_per_model_not_across_the_ensemble():
+    # a global-norm clip inside the vmapped call sees one model's gradient, as alone
+    clip = optax.chain(optax.clip_by_global_norm(0.05), optax.sgd(0.5))
+    r = small(("relu", "sigmoid"), optimizer=clip).run()
+    for a, act in enumerate(("relu", "sigmoid")):
+        state, _ = alone(r.study, act, seed=2)
+        assert_trees_close(jax.tree.map(lambda x, a=a: x[2], r.states[a].params), state.params)
