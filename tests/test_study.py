@@ -246,8 +246,8 @@ assert jax.device_count() == 2
 d = actlab.data.teacher_student(n_train=256, n_test=128, dim=6, classes=3, hidden=8)
 s = actlab.Study(model=actlab.MLP(hidden=(8, 6)), activations=("tanh", "relu"), data=d,
     optimizer=optax.adam(1e-2), seeds=4, batch_size=16, steps=20, eval_every=7)
-r = s.run(chunk=2)
-np.save("{out}", r.trace.test_loss)
+r, m = s.run(chunk=2), s.replace(seed_loop="map").run()
+np.save("{out}", np.stack([r.trace.test_loss, m.trace.test_loss]))
 """
 
 
@@ -261,7 +261,14 @@ def test_seeds_sharded_over_two_host_devices_train_the_same_models(tmp_path):
     code = SHARDED.format(out=out)
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=300)
     single = small(("tanh", "relu"), seeds=4).run()
-    np.testing.assert_allclose(np.load(out), single.trace.test_loss, rtol=1e-5, atol=1e-6)
+    for sharded in np.load(out):  # vmap, then lax.map, over each device's seeds
+        np.testing.assert_allclose(sharded, single.trace.test_loss, rtol=1e-5, atol=1e-6)
+
+
+def test_seed_loop_map_trains_the_same_models_as_vmap():
+    v, m = small(("relu", "prelu")).run(), small(("relu", "prelu"), seed_loop="map").run()
+    assert_trees_close(v.trace, m.trace)
+    assert_trees_close([s.params for s in v.states], [s.params for s in m.states])
 
 
 def test_gradient_clipping_is_per_model_not_across_the_ensemble():
