@@ -5,10 +5,12 @@ is killed mid-write leaves the previous complete files.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +21,40 @@ from actlab.study import Result
 from actlab.train import Trace
 
 SCHEMA = 1
+_UMASK = os.umask(0o022)  # read the process umask (only settable), then put it back
+os.umask(_UMASK)
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+    """``write(tmp)`` into a temporary file beside ``path``, then rename it to ``path``.
+
+    The rename is atomic, so readers (and a run killed mid-write) see the old file or the new
+    one, never half of one. The temporary name keeps ``path``'s suffix (matplotlib and pandas
+    choose the format from it) and starts with a dot.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
+        write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private; give it a normal file's mode
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
         raise
+    return path
+
+
+def _atomic_bytes(path: Path, write: Callable[[Any], Any]) -> Path:
+    """atomic_write with ``write(f)`` given the open binary file."""
+
+    def to(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            write(f)
+
+    return atomic_write(path, to)
 
 
 def _floats(a: np.ndarray) -> list:
@@ -42,7 +66,7 @@ def describe(result: Result) -> dict[str, Any]:
     """The study's settings as plain JSON values."""
     s, c = result.study, result.config
     return {
-        "model": repr(c.model.clone(acts=("…",))).replace("\n", " "),
+        "model": _module(c.model),
         "optimizer": _optimizer_name(s.optimizer),
         "lrs": None if s.lrs is None else [float(x) for x in s.lrs],
         "batch_size": c.batch_size,
@@ -59,13 +83,31 @@ def describe(result: Result) -> dict[str, Any]:
     }
 
 
+def _module(m) -> str:
+    """``MLP(hidden=(256, 128), init_scheme=Init(...))``: the fields a study sets, on one line
+    (``acts`` and ``classes`` are the study's and the data's)."""
+    skip = {"parent", "name", "acts", "classes"}
+    fields = [f.name for f in dataclasses.fields(m) if f.name not in skip]
+    return f"{type(m).__name__}({', '.join(f'{k}={getattr(m, k)!r}' for k in fields)})"
+
+
 def _optimizer_name(opt) -> str:
     return getattr(opt, "__name__", None) or type(opt).__name__
 
 
-def summary(result: Result, experiment: str, *, complete: bool = True, steps_done=None) -> dict:
+def summary(
+    result: Result,
+    experiment: str,
+    *,
+    complete: bool = True,
+    steps_done=None,
+    threshold: tuple[str, float] | None = None,
+    command: str | None = None,
+) -> dict:
     """The ``results.json`` document. Per-seed lists are indexed ``[act][seed]`` (with an lr
-    sweep ``[act][lr][seed]``)."""
+    sweep ``[act][lr][seed]``). ``threshold`` (metric, value), if the run defines one, is kept
+    so that ``actlab report`` can re-render its time-to-threshold table; ``command`` is the
+    command line that made the run, if any."""
     acts = result.activations
 
     def per_act(a: np.ndarray, conv=_floats) -> dict:
@@ -78,10 +120,14 @@ def summary(result: Result, experiment: str, *, complete: bool = True, steps_don
         "schema": SCHEMA,
         "experiment": experiment,
         "complete": complete,
+        "command": command,
         "steps_done": int(result.steps[-1]) if steps_done is None else int(steps_done),
         "config": describe(result),
         "activations": list(acts),
         "seeds": int(result.study.seeds),
+        "threshold": None
+        if threshold is None
+        else {"metric": str(threshold[0]), "value": float(threshold[1])},
         "metrics": {
             "final_test_accuracy": per_act(result.final("test_accuracy")),
             "final_test_loss": per_act(result.final("test_loss")),
@@ -112,10 +158,11 @@ def save(result: Result, out: str | os.PathLike, experiment: str, **kw) -> Path:
     """Write ``out/results.json`` and ``out/trace.npz`` atomically; returns ``out``."""
     out = Path(out)
     doc = summary(result, experiment, **kw)
-    _atomic_write(out / "results.json", lambda f: f.write(json.dumps(doc, indent=1).encode()))
     arrays = {k: np.asarray(v) for k, v in result.trace._asdict().items()}
     arrays["diverged_at"] = result.diverged_at
-    _atomic_write(out / "trace.npz", lambda f: np.savez_compressed(f, **arrays))
+    # trace first: a results.json on disk always has its trace beside it
+    _atomic_bytes(out / "trace.npz", lambda f: np.savez_compressed(f, **arrays))
+    _atomic_bytes(out / "results.json", lambda f: f.write(json.dumps(doc, indent=1).encode()))
     return out
 
 
@@ -124,6 +171,8 @@ def load(out: str | os.PathLike) -> tuple[dict, Trace, np.ndarray]:
     out = Path(out)
     if not (out / "results.json").exists():
         raise FileNotFoundError(f"{out} holds no results.json: is it an `actlab run --out` folder?")
+    if not (out / "trace.npz").exists():
+        raise FileNotFoundError(f"{out} holds results.json but no trace.npz beside it")
     doc = json.loads((out / "results.json").read_text())
     with np.load(out / "trace.npz") as z:
         trace = Trace(*(z[k] for k in Trace._fields))

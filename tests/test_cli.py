@@ -1,49 +1,253 @@
-"""The command line: results.json contract, one-line errors with exit code 2."""
+"""The command line: the results.json contract, reports, Ctrl-C and --resume, compare, and
+one-line errors with exit code 2.
 
+One tiny deep-XOR study (2 activations x 3 seeds, 300 steps = 3 chunks) is run three times
+for the module: uninterrupted, interrupted by Ctrl-C after 2 chunks, and resumed.
+"""
+
+import contextlib
+import io
 import json
+import shutil
 
+import numpy as np
+import optax
 import pytest
 
-from actlab import cli
+import actlab
+from actlab import checkpoint, cli, study
+from actlab import protocols as P
+
+ARGS = ["run", "xor", "--steps", "300", "--seeds", "3", "--acts", "sigmoid,relu", "--chunks", "3"]
 
 
-def run(argv, capsys):
-    with pytest.raises(SystemExit) as e:
-        cli.main(argv)
-    return e.value.code, capsys.readouterr().err
+def main(argv) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of ``actlab argv``."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main([str(a) for a in argv])
+        except SystemExit as e:
+            code = e.code
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    full, crashed = tmp / "full", tmp / "crashed"
+    got = {"full": main([*ARGS, "--out", full, "--threshold", "train_error=0.25"])}
+
+    real, calls = study.Run.advance, []
+
+    def advance(self, intervals=None):  # Ctrl-C during the third chunk
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(intervals)
+        real(self, intervals)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(study.Run, "advance", advance)
+        got["crash"] = main([*ARGS, "--out", crashed])
+    got["after_crash"] = json.loads((crashed / "results.json").read_text())
+    got["checkpoint"] = json.loads((crashed / checkpoint.SIDECAR).read_text())
+    got["mismatch"] = main([*ARGS, "--seeds", "4", "--out", crashed, "--resume"])
+    got["resume"] = main([*ARGS, "--out", crashed, "--resume"])
+    return full, crashed, got
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def test_run_writes_results_json_with_the_documented_keys(runs):
+    full, _, got = runs
+    code, stdout, _ = got["full"]
+    assert code == 0 and "sigmoid" in stdout and f"report: {full}/report.md" in stdout
+    doc = json.loads((full / "results.json").read_text())
+    assert doc["experiment"] == "xor" and doc["complete"] and doc["steps_done"] == 300
+    assert doc["activations"] == ["sigmoid", "relu"] and doc["seeds"] == 3
+    for key in ("final_test_accuracy", "final_train_loss", "diverged"):
+        assert set(doc["metrics"][key]) == {"sigmoid", "relu"}
+        assert len(doc["metrics"][key]["relu"]) == 3
+    assert doc["timing"]["models"] == 6 and doc["timing"]["steps"] == 300
+    assert doc["timing"]["compile_s"] > 0 and doc["timing"]["train_s"] > 0
+    assert doc["config"]["loss"] == "bce_unclipped" and doc["config"]["batch_size"] is None
+    assert doc["threshold"] == {"metric": "train_error", "value": 0.25}
+    assert doc["command"].startswith("actlab run xor --steps 300")
+
+
+def test_run_writes_report_tidy_table_and_plots(runs):
+    full = runs[0]
+    for name in (
+        "trace.npz",
+        "report.md",
+        "tidy.csv",
+        "tidy.parquet",
+        "summary.txt",
+        "test_accuracy.png",
+        "train_loss.png",
+        "grad_norm_heatmap.png",
+        "unit_fractions.png",
+        "final_test_accuracy.png",
+        "time_to_threshold.png",
+    ):
+        assert (full / name).stat().st_size > 0, name
+    text = (full / "report.md").read_text()
+    assert "## Time to threshold: train_error <= 0.25" in text
+    assert not (full / checkpoint.NPZ).exists()  # a finished run keeps no checkpoint
+
+
+def test_ctrl_c_saves_what_is_done_and_exits_130(runs):
+    _, crashed, got = runs
+    code, _, err = got["crash"]
+    assert code == 130
+    assert "interrupted at step 200 of 300" in err
+    resume = f"actlab run xor --steps 300 --seeds 3 --acts sigmoid,relu --chunks 3 --out {crashed}"
+    assert f"{resume} --resume\n" in err
+    assert not got["after_crash"]["complete"] and got["after_crash"]["steps_done"] == 200
+    assert got["checkpoint"]["intervals_done"] == 2 and got["checkpoint"]["chunk"] == 1
+    assert "Traceback" not in err
+
+
+def test_resume_with_other_settings_is_refused(runs):
+    code, _, err = runs[2]["mismatch"]
+    assert code == 2
+    assert "was made with other settings (seeds: 3 then, 4 now)" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_resumed_run_equals_uninterrupted_run(runs):
+    full, crashed, got = runs
+    assert got["resume"][0] == 0
+    with np.load(full / "trace.npz") as a, np.load(crashed / "trace.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for k in a.files:
+            # the same compiled program continues from the same state: bit-identical
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    da = json.loads((full / "results.json").read_text())
+    db = json.loads((crashed / "results.json").read_text())
+    assert db["complete"] and da["metrics"] == db["metrics"]
+    assert not (crashed / checkpoint.NPZ).exists()
+
+
+def test_checkpoint_fingerprint_sees_the_learning_rate():
+    xor = P.get("xor")
+    a, b = (xor.build(P.Overrides(lr=lr, steps=10)) for lr in (0.01, 0.02))
+    fa, fb = checkpoint.fingerprint(a), checkpoint.fingerprint(b)
+    assert fa == checkpoint.fingerprint(a) and fa["optimizer"] != fb["optimizer"]
+    with pytest.raises(ValueError, match="other settings \\(optimizer: "):
+        checkpoint.check({"format": checkpoint.FORMAT, "fingerprint": fa}, fb)
+
+
+# ----------------------------------------------------------------------------- report, compare
+
+
+def test_report_rerenders_the_same_report(runs, tmp_path):
+    full = runs[0]
+    copy = tmp_path / "copy"
+    shutil.copytree(full, copy)
+    for f in ("report.md", "tidy.csv", "test_accuracy.png"):
+        (copy / f).unlink()
+    code, stdout, _ = main(["report", copy])
+    assert code == 0 and "sigmoid" in stdout
+    assert (copy / "report.md").read_text() == (full / "report.md").read_text()
+    assert (copy / "tidy.csv").read_text() == (full / "tidy.csv").read_text()
+    assert (copy / "test_accuracy.png").exists()
+
+
+def test_compare_two_runs(runs, tmp_path):
+    full, crashed, _ = runs
+    code, stdout, _ = main(["compare", full, crashed, "--out", tmp_path / "cmp.md"])
+    assert code == 0
+    assert "- settings that differ: none" in stdout
+    lines = [line for line in stdout.splitlines() if line.startswith(("| sigmoid", "| relu"))]
+    assert len(lines) == 2
+    for line in lines:  # the resumed run equals the first: no difference at all
+        assert "| +0.0000 |" in line or "| – |" in line
+    assert (tmp_path / "cmp.md").read_text().strip() == stdout.split("written to")[0].strip()
+
+
+def test_list_names_every_experiment_activation_and_dataset():
+    code, stdout, _ = main(["list"])
+    assert code == 0
+    for name in [*P.PROTOCOLS, *actlab.activations.names(), *cli.datasets()]:
+        assert name in stdout
+
+
+def test_demo_runs_mnist1d_then_xor_into_out(monkeypatch, tmp_path):
+    seen = []
+    monkeypatch.setattr(cli, "_run", lambda args, command: seen.append(command) or 0)
+    assert main(["demo", "--out", tmp_path])[0] == 0
+    assert [c[2] for c in seen] == ["mnist1d", "xor"]
+    assert seen[1][3:] == ["--seeds", "100", "--out", str(tmp_path / "xor")]
+
+
+# ----------------------------------------------------------------------------- bad arguments
+
+
+ACCEPTED = ", ".join(P.PROTOCOLS)
 
 
 @pytest.mark.parametrize(
     "argv, match",
     [
-        (["run", "nope"], "unknown experiment 'nope'; accepted: xor, mnist1d"),
-        (["run", "xor", "--seeds", "0"], "must be a positive integer"),
-        (["run", "xor", "--seeds", "ten"], "expected a positive integer"),
-        (["run", "xor", "--acts", "relu,bogus"], "unknown activation 'bogus'"),
+        (["run", "nope"], f"unknown experiment 'nope'; accepted: {ACCEPTED}"),
+        (["run", "xor", "--seeds", "0"], "must be a positive integer, got 0"),
+        (["run", "xor", "--seeds", "-3"], "must be a positive integer, got -3"),
+        (["run", "xor", "--seeds", "ten"], "expected a positive integer, got 'ten'"),
+        (["run", "xor", "--chunks", "0"], "must be a positive integer"),
+        (["run", "xor", "--acts", "relu,bogus"], "unknown activation 'bogus'; known: "),
+        (["run", "xor", "--acts", "relu,relu"], "activations listed twice"),
         (["run", "xor", "--lr", "-1"], "must be a positive finite number"),
+        (["run", "xor", "--epochs", "inf"], "must be a positive finite number"),
         (["run", "xor", "--steps", "5", "--epochs", "2"], "not allowed with argument"),
         (["run", "xor", "--dataset", "cifar10"], "does not fit dataset 'cifar10'; accepted: xor"),
+        (["run", "xor", "--dataset", "nope"], "does not know dataset 'nope'; accepted: xor"),
+        (["run", "xor", "--threshold", "speed=1"], "unknown threshold metric 'speed'; accepted:"),
+        (["run", "xor", "--threshold", "0.25"], "expected METRIC=VALUE"),
+        (["run", "xor", "--bogus"], "unrecognized arguments: --bogus"),
+        (["fly"], "invalid choice: 'fly'"),
+        (["report", "{tmp}"], "holds no results.json"),
+        (["compare", "{tmp}", "{tmp}"], "holds no results.json"),
+        (["compare", "{tmp}"], "the following arguments are required: DIR"),
     ],
 )
-def test_bad_arguments_exit_2_with_one_line(argv, match, capsys):
-    code, err = run(argv, capsys)
+def test_bad_arguments_exit_2_with_one_line(argv, match, tmp_path):
+    code, _, err = main([a.format(tmp=tmp_path) for a in argv])
     assert code == 2
     assert match in err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
-def test_run_writes_results_json_with_the_documented_keys(tmp_path, capsys):
-    out = tmp_path / "xor"
-    argv = ["run", "xor", "--seeds", "3", "--steps", "40", "--acts", "sigmoid,relu"]
-    assert cli.main([*argv, "--out", str(out), "--chunks", "2"]) == 0
-    doc = json.loads((out / "results.json").read_text())
-    assert doc["experiment"] == "xor" and doc["complete"]
-    assert doc["activations"] == ["sigmoid", "relu"] and doc["seeds"] == 3
-    for key in ("final_test_accuracy", "final_train_loss", "diverged"):
-        assert set(doc["metrics"][key]) == {"sigmoid", "relu"}
-        assert len(doc["metrics"][key]["relu"]) == 3
-    assert doc["timing"]["models"] == 6 and doc["timing"]["steps"] == 40
-    assert doc["timing"]["compile_s"] > 0 and doc["timing"]["train_s"] > 0
-    assert doc["config"]["loss"] == "bce_unclipped" and doc["config"]["batch_size"] is None
-    assert (out / "trace.npz").exists() and (out / "grad_norm_heatmap.png").exists()
-    assert "sigmoid" in capsys.readouterr().out
+def test_compare_runs_without_common_activations_exit_2(runs, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(runs[0], other)
+    doc = json.loads((other / "results.json").read_text())
+    doc["activations"] = ["elu", "gelu"]
+    (other / "results.json").write_text(json.dumps(doc))
+    code, _, err = main(["compare", runs[0], other])
+    assert code == 2 and "share no activation: sigmoid, relu vs elu, gelu" in err
+
+
+def test_fingerprint_changes_with_every_training_setting():
+    base = actlab.Study(
+        model=actlab.MLP(hidden=(4,)),
+        activations=("relu",),
+        data=actlab.data.xor(),
+        optimizer=optax.sgd(0.1),
+        seeds=2,
+        batch_size=None,
+        steps=10,
+        loss="bce",
+    )
+    fp = checkpoint.fingerprint(base)
+    for change in (
+        {"seeds": 3},
+        {"steps": 11},
+        {"seed": 1},
+        {"model": actlab.MLP(hidden=(5,))},
+        {"activations": ("tanh",)},
+        {"loss": "bce_clipped"},
+        {"optimizer": optax.sgd(0.2)},
+    ):
+        assert checkpoint.fingerprint(base.replace(**change)) != fp, change

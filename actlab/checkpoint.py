@@ -1,0 +1,274 @@
+"""Checkpoints: a ``Run``'s device states, traces, progress and timing, saved atomically after
+each chunk, so that an interrupted run continues where it stopped (``actlab run ... --resume``).
+
+``OUT/checkpoint.npz`` holds everything: every state leaf (typed PRNG keys as their raw
+``key_data``), the traces so far, and a JSON ``meta`` entry with ``intervals_done``, the chunk
+size, the timing and a *fingerprint* of the study. ``OUT/checkpoint.json`` repeats ``meta``
+for people and tools; the ``.npz`` is the authority. Restoring into a study whose fingerprint
+differs is refused with an error naming the settings that differ.
+
+A resumed run continues with the same compiled program (same chunk size) from the same state,
+so it gives the same models as an uninterrupted run (``tests/test_cli.py`` checks the traces
+are equal).
+
+    run = study.start()
+    checkpoint.restore(run, out)      # ValueError if out's checkpoint is another study's
+    while not run.done:
+        run.advance(chunk)
+        checkpoint.save(out, run, chunk=chunk)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from actlab.results import atomic_write
+from actlab.study import Result, Run, Study
+from actlab.train import Trace
+
+NPZ = "checkpoint.npz"
+SIDECAR = "checkpoint.json"
+FORMAT = 1
+
+
+class Snapshot(NamedTuple):
+    """A ``Run``'s progress between two chunks. Holds references, not copies (JAX arrays are
+    immutable and the trace chunks are never modified), so taking one is free."""
+
+    states: list  # Run.states: one TrainState per activation group
+    traces: list  # Run.traces: Trace chunks of numpy arrays
+    intervals_done: int
+    timing: dict
+
+
+def snapshot(run: Run) -> Snapshot:
+    return Snapshot(list(run.states), list(run.traces), run.intervals_done, dict(run.timing))
+
+
+def result(run: Run, snap: Snapshot) -> Result:
+    """The ``Result`` of ``run`` as it was at ``snap``."""
+    trace = Trace(*(np.concatenate(parts, run.axis) for parts in zip(*snap.traces)))
+    return Result(run.study, run.cfg, trace, list(snap.states), dict(snap.timing))
+
+
+# ----------------------------------------------------------------------------- fingerprint
+
+
+def _sha(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.asarray(a)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _optimizer_probe(study: Study) -> str:
+    """A hash of what the optimizer does to a fixed small problem over three steps.
+
+    optax transformations are closures: their hyper-parameters (the learning rate of
+    ``optax.sgd(0.01)``) cannot be read back, but they show in the updates they produce.
+    """
+    opts = [study.optimizer] if study.lrs is None else [study.optimizer(lr) for lr in study.lrs]
+    out = []
+    try:
+        for tx in opts:
+            params = {"a": jnp.linspace(-1.0, 1.0, 5), "b": jnp.array([[0.5, -2.0]])}
+            state = tx.init(params)
+            for i in range(3):
+                grads = jax.tree.map(lambda p, i=i: 0.37 * (i + 1) * p - 0.1, params)
+                updates, state = tx.update(grads, state, params)
+                params = optax.apply_updates(params, updates)
+            out.append(np.concatenate([np.ravel(p) for p in jax.tree.leaves(params)]))
+    except Exception:  # an optimizer needing extra arguments: fall back to its type
+        return f"unprobed {type(study.optimizer).__name__}"
+    return _sha(np.round(np.concatenate(out), 6))
+
+
+def _jsonable(v):
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return repr(v)
+
+
+def fingerprint(study: Study, **extra: Any) -> dict:
+    """JSON description of everything that decides what ``study`` trains and how.
+
+    Every ``Study`` field (fields added later included), with the model by its repr, the data
+    by a hash of its arrays and the optimizer by what it does (``_optimizer_probe``), plus
+    the resolved length. Two studies with equal fingerprints run the same program on the
+    same data. ``extra`` (e.g. ``experiment="xor"``) is added as is.
+    """
+    cfg = study.config()
+    d = study.data
+    fp = {}
+    for f in dataclasses.fields(study):
+        v = getattr(study, f.name)
+        if f.name == "data":
+            fp["dataset"] = d.name
+            fp["data"] = _sha(d.x_train, d.y_train, d.x_test, d.y_test)
+            fp["normalise"] = [float(d.shift), float(d.scale)]
+        elif f.name == "optimizer":
+            fp["optimizer"] = _optimizer_probe(study)
+        elif f.name == "model":
+            fp["model"] = repr(v)
+        else:
+            fp[f.name] = _jsonable(v)
+    # epochs resolve to steps, evals to eval_every: compare what is run
+    fp["steps"], fp["eval_every"] = int(cfg.steps), int(cfg.eval_every)
+    return fp | extra
+
+
+def _differences(saved: dict, now: dict) -> list[str]:
+    keys = [k for k in dict.fromkeys([*saved, *now]) if saved.get(k) != now.get(k)]
+    short = lambda v: s if len(s := json.dumps(v)) <= 40 else s[:37] + "..."  # noqa: E731
+    return [f"{k}: {short(saved.get(k))} then, {short(now.get(k))} now" for k in keys]
+
+
+def check(meta: dict, fp: dict, where: str | os.PathLike = "the checkpoint") -> None:
+    """Raise ``ValueError`` naming the settings where ``meta``'s study differs from ``fp``."""
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{where} has format {meta.get('format')!r}; this actlab reads {FORMAT}")
+    diff = _differences(meta["fingerprint"], fp)
+    if diff:
+        raise ValueError(
+            f"{where} was made with other settings ({'; '.join(diff)}): resume with the "
+            "settings it was made with, or run without --resume to start over"
+        )
+
+
+# ----------------------------------------------------------------------------- save / load
+
+
+def _is_key(x) -> bool:
+    return jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def save(
+    out: str | os.PathLike,
+    run: Run,
+    *,
+    chunk: int,
+    fp: dict | None = None,
+    snap: Snapshot | None = None,
+) -> Path:
+    """Write ``out/checkpoint.npz`` (then ``checkpoint.json``) atomically; returns the .npz.
+
+    ``snap`` (default: ``run`` now) is what is saved; ``chunk`` is the number of intervals
+    per ``advance`` call, kept so a resumed run reuses the same compiled program.
+    """
+    out = Path(out)
+    snap = snapshot(run) if snap is None else snap
+    fp = fingerprint(run.study) if fp is None else fp
+    arrays: dict[str, np.ndarray] = {}
+    keys = []
+    for g, state in enumerate(snap.states):
+        for i, leaf in enumerate(jax.tree.leaves(state)):
+            if _is_key(leaf):
+                keys.append([g, i, str(jax.random.key_impl(leaf))])
+                leaf = jax.random.key_data(leaf)
+            arrays[f"state_{g}_{i}"] = np.asarray(leaf)
+    for f, parts in zip(Trace._fields, zip(*snap.traces)):
+        arrays[f"trace_{f}"] = np.concatenate(parts, run.axis)
+    meta = {
+        "format": FORMAT,
+        "intervals_done": int(snap.intervals_done),
+        "num_intervals": int(run.num_intervals),
+        "steps_done": min(int(snap.intervals_done) * run.cfg.eval_every, run.cfg.steps),
+        "steps": int(run.cfg.steps),
+        "chunk": int(chunk),
+        "groups": len(snap.states),
+        "keys": keys,
+        "timing": {k: float(v) for k, v in snap.timing.items()},
+        "fingerprint": fp,
+        "jax": jax.__version__,
+        "saved": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+
+    def write(tmp: Path) -> None:
+        # uncompressed: a checkpoint is rewritten after every chunk, speed matters more
+        np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
+
+    path = atomic_write(out / NPZ, write)
+    atomic_write(out / SIDECAR, lambda tmp: tmp.write_text(json.dumps(meta, indent=1) + "\n"))
+    return path
+
+
+def read(out: str | os.PathLike) -> dict | None:
+    """The ``meta`` of ``out``'s checkpoint, or None if it has none."""
+    path = Path(out) / NPZ
+    if not path.exists():
+        return None
+    with np.load(path) as z:
+        return json.loads(str(z["meta"]))
+
+
+def restore(run: Run, out: str | os.PathLike, fp: dict | None = None) -> dict:
+    """Load ``out``'s checkpoint into ``run`` (fresh from ``study.start()``); returns its meta.
+
+    Raises ``FileNotFoundError`` without a checkpoint and ``ValueError`` if it belongs to
+    another study (``fp``, default ``fingerprint(run.study)``) or does not fit ``run``.
+    ``run.timing`` becomes the saved timing plus this session's compilation.
+    """
+    path = Path(out) / NPZ
+    if not path.exists():
+        raise FileNotFoundError(f"{Path(out)} holds no {NPZ} to resume from")
+    fp = fingerprint(run.study) if fp is None else fp
+    with np.load(path) as z:
+        meta = json.loads(str(z["meta"]))
+        check(meta, fp, path)
+        if meta["groups"] != len(run.states):
+            raise ValueError(
+                f"{path}: {meta['groups']} state groups, the run has {len(run.states)}"
+            )
+        keys = {(g, i) for g, i, _ in meta["keys"]}
+        states = []
+        for g, template in enumerate(run.states):
+            leaves, treedef = jax.tree.flatten(template)
+            if f"state_{g}_{len(leaves)}" in z or f"state_{g}_{len(leaves) - 1}" not in z:
+                raise ValueError(f"{path}: group {g} does not have {len(leaves)} state arrays")
+            new = []
+            for i, t in enumerate(leaves):
+                a = z[f"state_{g}_{i}"]
+                want = jax.random.key_data(t) if _is_key(t) else t
+                if (a.shape, a.dtype) != (want.shape, want.dtype) or ((g, i) in keys) != _is_key(t):
+                    raise ValueError(
+                        f"{path}: state {g}/{i} is {a.dtype}{list(a.shape)}, "
+                        f"the run has {want.dtype}{list(want.shape)}"
+                    )
+                v = jax.random.wrap_key_data(a, impl=jax.random.key_impl(t)) if _is_key(t) else a
+                new.append(jax.device_put(v, t.sharding))
+            states.append(jax.tree.unflatten(treedef, new))
+        trace = Trace(*(z[f"trace_{f}"] for f in Trace._fields))
+    evals = trace.step.shape[run.axis]
+    if evals != meta["intervals_done"] + 1:
+        raise ValueError(
+            f"{path}: {evals} evaluations saved for {meta['intervals_done']} intervals"
+        )
+    compile_now = run.timing["compile_s"]
+    run.states, run.traces, run.intervals_done = states, [trace], int(meta["intervals_done"])
+    # this session's init run is thrown away; its compilation was real time spent
+    run.timing = {"compile_s": meta["timing"]["compile_s"] + compile_now}
+    run.timing["train_s"] = meta["timing"]["train_s"]
+    return meta
+
+
+def remove(out: str | os.PathLike) -> None:
+    """Delete ``out``'s checkpoint (a finished run needs none)."""
+    for name in (NPZ, SIDECAR):
+        Path(out, name).unlink(missing_ok=True)
