@@ -164,15 +164,20 @@ def learning_curves(
     logy: bool = False,
     ci: float = 0.95,
     title: str | None = None,
+    bounds: tuple[float, float] | None = None,
 ) -> Figure:
     """Mean over seeds per activation, shaded `ci` t-interval of the mean.
 
     steps: [evals]; values: [acts, seeds, evals]. Non-finite values are left out of the
     mean and interval at that step; the legend counts seeds that diverged at any step.
+    ``bounds`` clips the bands to the metric's range (e.g. (0, 1) for an accuracy: a
+    t-interval over few seeds can run past it).
     """
     steps = _check_steps(steps)
     values = _check(values, "values", "[acts, seeds, evals]", names, steps)
     mean, low, high = _mean_ci(values, axis=1, ci=ci)
+    if bounds is not None:
+        low, high = np.clip(low, *bounds), np.clip(high, *bounds)
     if logy:  # a t-interval can dip below 0; a log axis cannot show that
         low = np.where(low > 0, low, np.nan)
 
@@ -382,7 +387,7 @@ def final_distribution(
     ax.set_ylabel(ylabel)
     ax.grid(axis="y", alpha=0.3)
     ci_what = "given CI" if summary is not None else "95% CI"
-    ax.set_title(f"{ylabel}: {values.shape[1]} seeds each; black = mean, {ci_what}")
+    ax.set_title(f"{ylabel}, {values.shape[1]} seeds each\nblack: mean, {ci_what}")
     return fig
 
 

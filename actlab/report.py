@@ -571,14 +571,9 @@ def markdown(
 
 
 def _final_distribution(rec: Record, summary: pd.DataFrame):
-    fig = plots.final_distribution(
+    return plots.final_distribution(
         rec.final("test_accuracy"), rec.labels, ylabel="final test accuracy", summary=summary
     )
-    # plots' one-line title overflows a narrow figure; say the same on two lines
-    fig.axes[0].set_title(
-        f"final test accuracy, {rec.seeds} seeds each\nblack: mean, {CONFIDENCE:.0%} bootstrap CI"
-    )
-    return fig
 
 
 def _time_to_threshold(rec: Record, th: Threshold):
@@ -595,7 +590,7 @@ def write_plots(rec: Record, out: Path, th: Threshold | None, tabs) -> list[tupl
             "test accuracy over training",
             "test_accuracy.png",
             lambda: plots.learning_curves(
-                steps, rec.curve("test_accuracy"), labels, ylabel="test accuracy"
+                steps, rec.curve("test_accuracy"), labels, ylabel="test accuracy", bounds=(0, 1)
             ),
         ),
         (
