@@ -18,7 +18,7 @@ demo: $(BIN)/actlab
 
 test: $(BIN)/actlab
 	$(BIN)/ruff format --check . && $(BIN)/ruff check .
-	$(BIN)/pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+	$(BIN)/pytest -q -n auto; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 lint: $(BIN)/actlab
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
