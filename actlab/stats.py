@@ -318,22 +318,28 @@ def holm(pvalues) -> np.ndarray:
     return out
 
 
-def _paired_p(d: np.ndarray, a: np.ndarray, b: np.ndarray, test: str, n_resamples, seed) -> float:
-    if test == "wilcoxon":
-        return float(_quiet(scipy.stats.wilcoxon, d).pvalue)
-    if test == "ttest":
-        return float(_quiet(scipy.stats.ttest_rel, a, b).pvalue)
+def _permutation_p(a: np.ndarray, b: np.ndarray, kind: str, n_resamples, seed) -> float:
+    """Permutation-test p of the mean difference; ``kind``: "samples" (paired) or
+    "independent"."""
     return float(
         _quiet(
             scipy.stats.permutation_test,
             (a, b),
             _mean_diff,
-            permutation_type="samples",
+            permutation_type=kind,
             vectorized=True,
             n_resamples=n_resamples,
             rng=np.random.default_rng(seed),
         ).pvalue
     )
+
+
+def _paired_p(d: np.ndarray, a: np.ndarray, b: np.ndarray, test: str, n_resamples, seed) -> float:
+    if test == "wilcoxon":
+        return float(_quiet(scipy.stats.wilcoxon, d).pvalue)
+    if test == "ttest":
+        return float(_quiet(scipy.stats.ttest_rel, a, b).pvalue)
+    return _permutation_p(a, b, "samples", n_resamples, seed)
 
 
 def _unpaired_p(a: np.ndarray, b: np.ndarray, test: str, n_resamples, seed) -> float:
@@ -341,17 +347,7 @@ def _unpaired_p(a: np.ndarray, b: np.ndarray, test: str, n_resamples, seed) -> f
         return float(_quiet(scipy.stats.ttest_ind, a, b, equal_var=False).pvalue)
     if test == "mannwhitney":
         return float(_quiet(scipy.stats.mannwhitneyu, a, b).pvalue)
-    return float(
-        _quiet(
-            scipy.stats.permutation_test,
-            (a, b),
-            _mean_diff,
-            permutation_type="independent",
-            vectorized=True,
-            n_resamples=n_resamples,
-            rng=np.random.default_rng(seed),
-        ).pvalue
-    )
+    return _permutation_p(a, b, "independent", n_resamples, seed)
 
 
 def _compare_paired(x, y, test, boot) -> dict:
