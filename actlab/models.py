@@ -15,7 +15,7 @@ and biases only.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import flax.linen as nn
@@ -24,6 +24,7 @@ import jax.numpy as jnp
 
 from actlab import activations as A
 
+CONV_IMPLS = ("xla", "shifts")
 WEIGHT_SCHEMES = ("pytorch", "glorot", "he", "lecun", "normal")
 BIAS_SCHEMES = ("pytorch", "zeros", "normal")
 
@@ -116,6 +117,34 @@ class Hidden(nn.Module):
         return out
 
 
+class ShiftConv(nn.Module):
+    """A stride-1 SAME convolution as ``k * k`` shifted slices and one matmul.
+
+    Same parameters as ``nn.Conv`` (``kernel: [k, k, C_in, C_out]``, ``bias: [C_out]``, same
+    initialisers, so the same key gives the same model). Why: XLA:CPU runs the weight
+    gradient of ``lax.conv`` ~10x slower inside a loop or cond body (every step of the
+    trainer is), and a ``vmap`` over models' kernels becomes a grouped convolution (slower
+    still); slices and a (batched) matmul have neither problem.
+    """
+
+    features: int
+    kernel_size: int
+    kernel_init: Callable
+    bias_init: Callable
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k, c = self.kernel_size, x.shape[-1]
+        w = self.param("kernel", self.kernel_init, (k, k, c, self.features))
+        b = self.param("bias", self.bias_init, (self.features,))
+        lo = (k - 1) // 2
+        xp = jnp.pad(x, ((0, 0), (lo, k - 1 - lo), (lo, k - 1 - lo), (0, 0)))
+        h, wd = x.shape[1], x.shape[2]
+        cols = [xp[:, i : i + h, j : j + wd, :] for i in range(k) for j in range(k)]
+        z = jnp.concatenate(cols, axis=-1) @ w.reshape(k * k * c, self.features)
+        return z + b.reshape(1, 1, 1, -1)
+
+
 def _layer(init: Init, features: int, fan_in: int, name: str) -> nn.Dense:
     return nn.Dense(
         features, kernel_init=_kernel_init(init), bias_init=_bias_init(init, fan_in), name=name
@@ -166,23 +195,29 @@ class CNN(nn.Module):
     classes: int = 10
     init_scheme: Init = Init()
     acts: tuple[str, ...] = ("relu",)
+    conv_impl: str = "xla"  # "xla": lax.conv; "shifts": ShiftConv (faster on CPU, same params)
 
     @nn.compact
     def __call__(self, x: jax.Array, act=0, capture: bool = False) -> jax.Array:
+        if self.conv_impl not in CONV_IMPLS:
+            raise ValueError(
+                f"unknown conv_impl {self.conv_impl!r}; accepted: {', '.join(CONV_IMPLS)}"
+            )
         if x.ndim == 3:
             x = x[..., None]
         k = A.pieces(self.acts)
         i = 0
         for c in self.features:
             fan_in = self.kernel * self.kernel * x.shape[-1]
-            z = nn.Conv(
-                c * k,
-                (self.kernel, self.kernel),
-                padding="SAME",
-                kernel_init=_kernel_init(self.init_scheme),
-                bias_init=_bias_init(self.init_scheme, fan_in),
-                name=f"layer_{i}",
-            )(x)
+            inits = {
+                "kernel_init": _kernel_init(self.init_scheme),
+                "bias_init": _bias_init(self.init_scheme, fan_in),
+                "name": f"layer_{i}",
+            }
+            if self.conv_impl == "shifts":
+                z = ShiftConv(c * k, self.kernel, **inits)(x)
+            else:
+                z = nn.Conv(c * k, (self.kernel, self.kernel), padding="SAME", **inits)(x)
             x = Hidden(self.acts, c, name=f"slope_{i}")(z, act, capture)
             window, stride = (self.pool_window,) * 2, (self.pool_stride,) * 2
             x = nn.max_pool(x, window, stride, padding="SAME")
