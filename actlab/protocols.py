@@ -2,6 +2,21 @@
 
 ``actlab run NAME`` builds ``PROTOCOLS[NAME].build(Overrides(...))`` into a ``Study``.
 Every protocol shares the same trainer; they differ only in data, model and schedule.
+
+The five reproduced studies (``REPRODUCTION.md``; ``experiments/NAME.py`` adds each one's
+analysis, ``notebooks/NAME.ipynb`` tells its story):
+
+* ``two_layer_mnist`` (article 000): 784-50-10, sigmoid vs ReLU, SGD 0.1, one epoch.
+* ``mlp_four_activations`` (article 001): 784-256-128-10, none/sigmoid/tanh/relu, Adam.
+* ``xor`` (= ``deep_xor``, article 002): 10 sigmoid/tanh/ReLU layers on XOR; the fixes
+  ``xor_glorot``, ``xor_he`` and ``xor_clipped``.
+* ``activation_catalogue`` (article 003): dead ReLUs from a negative bias init, and what
+  Leaky ReLU / PReLU / ELU / maxout / step do instead.
+* ``alexnet_relu_vs_tanh`` (article 004, AlexNet section 3.1): steps to 25 % training error.
+
+Articles 000, 001, 003 and 004 used MNIST or CIFAR-10; offline we run the same protocol on
+Fashion-MNIST (Debian's ``dataset-fashion-mnist``) by default, and ``--dataset mnist`` or
+``--dataset cifar10`` is one flag away where the data can be found.
 """
 
 from __future__ import annotations
@@ -9,10 +24,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+import numpy as np
 import optax
 
 from actlab import data as D
-from actlab.models import MLP, Init
+from actlab.models import CNN, MLP, Init
 from actlab.study import Study
 
 
@@ -36,6 +52,10 @@ class Protocol(NamedTuple):
     datasets: tuple[str, ...]  # the datasets whose shapes this protocol's model fits
 
 
+IMAGES = ("fashion_mnist", "mnist", "kmnist", "cifar10")  # [n, H, W, C] uint8, 10 classes
+FLAT = (*IMAGES, "mnist1d")  # what an MLP with 10 outputs can take
+
+
 def _length(o: Overrides, steps=None, epochs=None) -> dict:
     """steps/epochs: an override of either replaces the protocol's length."""
     if o.steps is not None:
@@ -45,25 +65,71 @@ def _length(o: Overrides, steps=None, epochs=None) -> dict:
     return {"steps": steps, "epochs": epochs}
 
 
-def _dataset(o: Overrides, default: str) -> D.Dataset:
-    return D.load(o.dataset or default)
+def _dataset(o: Overrides, default: str, fits: tuple[str, ...] | None = None) -> D.Dataset:
+    """The dataset to run on; ``fits`` (the protocol's ``datasets``) rejects the others."""
+    name = o.dataset or default
+    if fits is not None and name not in fits:
+        raise ValueError(
+            f"this experiment does not fit dataset {name!r}; accepted: {', '.join(fits)}"
+        )
+    return D.load(name)
+
+
+def _unit_scale(d: D.Dataset) -> D.Dataset:
+    """Pixels divided by 255 into [0, 1] (articles 000 and 001 did this); other data as is."""
+    if d.x_train.dtype == np.uint8:
+        return d._replace(shift=0.0, scale=1.0 / 255.0)
+    return d
+
+
+def _quick(o: Overrides, quick, full):
+    return quick if o.quick else full
+
+
+# ----------------------------------------------------------------------------- article 002
+
+
+XOR_ACTS = ("sigmoid", "tanh", "relu", "leaky_relu_0.2", "leaky_relu")
+XOR_INIT = Init("normal", "normal", 1.0, 1.0)  # TF1 tf.random_normal: N(0, 1) weights and biases
+
+
+def _xor(o: Overrides, *, init: Init = XOR_INIT, loss: str = "bce_unclipped", name="xor") -> Study:
+    return Study(
+        name=name,
+        model=MLP(hidden=(5,) * 9, init_scheme=init),
+        activations=o.acts or XOR_ACTS,
+        data=_dataset(o, "xor", ("xor",)),
+        optimizer=optax.sgd(o.lr or 0.01),
+        seeds=o.seeds or _quick(o, 20, 1000),
+        batch_size=None,
+        loss=loss,
+        eval_every=100,  # as the article printed its cost
+        **_length(o, steps=_quick(o, 2001, 20_001)),
+    )
 
 
 def deep_xor(o: Overrides) -> Study:
     """Article 002: 10 dense layers (2-5x9-1), N(0,1) weights and biases, sigmoid output,
     unclipped BCE, full-batch gradient descent at lr 0.01 for 20 001 steps."""
-    return Study(
-        name="xor",
-        model=MLP(hidden=(5,) * 9, init_scheme=Init("normal", "normal", 1.0, 1.0)),
-        activations=o.acts or ("sigmoid", "tanh", "relu", "leaky_relu_0.2"),
-        data=_dataset(o, "xor"),
-        optimizer=optax.sgd(o.lr or 0.01),
-        seeds=o.seeds or (20 if o.quick else 200),
-        batch_size=None,
-        loss="bce_unclipped",
-        eval_every=100,  # as the article printed its cost
-        **_length(o, steps=2001 if o.quick else 20_001),
-    )
+    return _xor(o)
+
+
+def xor_glorot(o: Overrides) -> Study:
+    """Article 002's network with Glorot-uniform weights and zero biases (Keras' default)."""
+    return _xor(o, init=Init("glorot", "zeros"), name="xor_glorot")
+
+
+def xor_he(o: Overrides) -> Study:
+    """Article 002's network with He-normal weights and zero biases."""
+    return _xor(o, init=Init("he", "zeros"), name="xor_he")
+
+
+def xor_clipped(o: Overrides) -> Study:
+    """Article 002's network and init with the loss's p clipped to [1e-7, 1 - 1e-7] (Keras)."""
+    return _xor(o, loss="bce_clipped", name="xor_clipped")
+
+
+# ----------------------------------------------------------------------------- MNIST-1D
 
 
 def mnist1d(o: Overrides) -> Study:
@@ -72,12 +138,119 @@ def mnist1d(o: Overrides) -> Study:
         name="mnist1d",
         model=MLP(hidden=(256, 128)),
         activations=o.acts or ("sigmoid", "tanh", "relu", "leaky_relu"),
-        data=_dataset(o, "mnist1d"),
+        data=_dataset(o, "mnist1d", FLAT),
         optimizer=optax.adam(o.lr or 1e-3),
         seeds=o.seeds or (4 if o.quick else 10),
         batch_size=32,
         evals=20,
         **_length(o, epochs=2 if o.quick else 20),
+    )
+
+
+# ----------------------------------------------------------------------------- article 000
+
+
+def two_layer_mnist(o: Overrides) -> Study:
+    """Article 000: 784-50-10 (the book's TwoLayerNet: N(0, 0.01^2) weights, zero biases),
+    sigmoid vs ReLU, plain SGD lr 0.1, batch 100, one epoch (600 steps), pixels / 255;
+    test accuracy on the whole test split after every step."""
+    return Study(
+        name="two_layer_mnist",
+        model=MLP(hidden=(50,), init_scheme=Init("normal", "zeros", weight_std=0.01)),
+        activations=o.acts or ("sigmoid", "relu"),
+        data=_unit_scale(_dataset(o, "fashion_mnist", FLAT)),
+        optimizer=optax.sgd(o.lr or 0.1),
+        seeds=o.seeds or _quick(o, 2, 8),  # a paired Wilcoxon needs >= 6 for p < 0.05
+        batch_size=100,
+        eval_every=1,
+        eval_examples=_quick(o, 1000, None),  # full run: the whole test split, every step
+        train_eval_examples=1000,  # the train curve is the minibatch loss; keep this cheap
+        **_length(o, epochs=_quick(o, 0.1, 1)),
+    )
+
+
+# ----------------------------------------------------------------------------- article 001
+
+
+MLP4_ACTS = ("none", "sigmoid", "tanh", "relu", "leaky_relu", "gelu")
+
+
+def mlp_four_activations(o: Overrides) -> Study:
+    """Article 001: 784-256-128-10 (PyTorch nn.Linear init), none / sigmoid / tanh / relu
+    (+ leaky_relu, gelu), Adam 1e-3, batch 16, 3 epochs, pixels / 255."""
+    return Study(
+        name="mlp_four_activations",
+        model=MLP(hidden=(256, 128)),
+        activations=o.acts or MLP4_ACTS,
+        data=_unit_scale(_dataset(o, "fashion_mnist", FLAT)),
+        optimizer=optax.adam(o.lr or 1e-3),
+        seeds=o.seeds or _quick(o, 2, 20),
+        batch_size=16,
+        evals=_quick(o, 2, 6),  # every half epoch in the full run
+        train_eval_examples=2000,
+        eval_examples=_quick(o, 2000, None),
+        **_length(o, epochs=_quick(o, 0.05, 3)),
+    )
+
+
+# ----------------------------------------------------------------------------- article 003
+
+
+CATALOGUE_ACTS = ("relu", "leaky_relu", "prelu", "elu", "maxout", "step", "sigmoid")
+DEAD_BIAS = -0.5  # added to every bias: pushes pre-activations below ReLU's kink
+
+
+def activation_catalogue(o: Overrides) -> Study:
+    """Article 003's dead ReLUs, made on purpose: MLP 784-128-128-10 whose biases start at
+    ``DEAD_BIAS`` (PyTorch-uniform weights, biases U(+-1/sqrt(fan_in)) - 1), SGD lr 0.05,
+    batch 64; ReLU against the fixes the article lists (Leaky ReLU, PReLU, ELU, maxout), the
+    step function (zero gradient) and sigmoid."""
+    return Study(
+        name="activation_catalogue",
+        model=MLP(hidden=(128, 128), init_scheme=Init("pytorch", "pytorch", bias_mean=DEAD_BIAS)),
+        activations=o.acts or CATALOGUE_ACTS,
+        data=_dataset(o, "fashion_mnist", FLAT),
+        optimizer=optax.sgd(o.lr or 0.05),
+        seeds=o.seeds or _quick(o, 2, 10),
+        batch_size=64,
+        evals=_quick(o, 4, 30),
+        train_eval_examples=1000,  # dead/saturated units are counted on these examples
+        eval_examples=_quick(o, 1000, 2000),
+        **_length(o, epochs=_quick(o, 0.05, 2)),
+    )
+
+
+# ----------------------------------------------------------------------------- article 004
+
+
+def _cnn() -> CNN:
+    """AlexNet's figure-1 net (actlab.CNN's default). ``conv_impl="shifts"`` (same parameters,
+    same function) where this actlab has it: XLA:CPU's convolution gradient is ~10x slower
+    inside the trainer's loop body."""
+    if "conv_impl" in CNN.__dataclass_fields__:
+        import jax
+
+        if jax.default_backend() == "cpu":
+            return CNN(conv_impl="shifts")
+    return CNN()
+
+
+def alexnet_relu_vs_tanh(o: Overrides) -> Study:
+    """Article 004 / AlexNet section 3.1, figure 1: the four-layer conv net (conv 32-32-64 5x5,
+    3/2 max-pool, output layer), ReLU vs tanh, SGD lr 0.01 momentum 0.9, batch 128; training
+    error on 1 000 training examples every 5 steps, for the steps to 25 % training error."""
+    return Study(
+        name="alexnet_relu_vs_tanh",
+        model=_cnn(),
+        activations=o.acts or ("relu", "tanh"),
+        data=_dataset(o, "fashion_mnist", IMAGES),
+        optimizer=optax.sgd(o.lr or 0.01, momentum=0.9),
+        seeds=o.seeds or _quick(o, 2, 5),
+        batch_size=_quick(o, 32, 128),  # quick: a smoke test, not the protocol
+        eval_every=5,
+        train_eval_examples=_quick(o, 200, 1000),
+        eval_examples=_quick(o, 200, 1000),
+        **_length(o, steps=_quick(o, 10, 150)),
     )
 
 
@@ -93,6 +266,52 @@ PROTOCOLS: dict[str, Protocol] = {
             "article 001 protocol",
             mnist1d,
             ("mnist1d", "mnist", "fashion_mnist", "kmnist", "cifar10", "teacher_student"),
+        ),
+        Protocol(
+            "two_layer_mnist",
+            "784-50-10, sigmoid vs ReLU, SGD 0.1, 1 epoch, test accuracy every step",
+            "article 000",
+            two_layer_mnist,
+            FLAT,
+        ),
+        Protocol(
+            "mlp_four_activations",
+            "784-256-128-10, none/sigmoid/tanh/relu (+leaky_relu, gelu), Adam 1e-3, 3 epochs",
+            "article 001",
+            mlp_four_activations,
+            FLAT,
+        ),
+        Protocol("deep_xor", "alias of xor", "article 002", deep_xor, ("xor",)),
+        Protocol(
+            "xor_glorot",
+            "deep XOR with Glorot init, zero biases",
+            "article 002 fix",
+            xor_glorot,
+            ("xor",),
+        ),  # fmt: skip
+        Protocol(
+            "xor_he", "deep XOR with He init, zero biases", "article 002 fix", xor_he, ("xor",)
+        ),
+        Protocol(
+            "xor_clipped",
+            "deep XOR with the loss clipped (no NaN)",
+            "article 002 fix",
+            xor_clipped,
+            ("xor",),
+        ),  # fmt: skip
+        Protocol(
+            "activation_catalogue",
+            "dead ReLUs from a negative bias init vs leaky/PReLU/ELU/maxout/step",
+            "article 003",
+            activation_catalogue,
+            FLAT,
+        ),
+        Protocol(
+            "alexnet_relu_vs_tanh",
+            "4-layer conv net, ReLU vs tanh: steps to 25 % training error",
+            "article 004 (AlexNet fig. 1)",
+            alexnet_relu_vs_tanh,
+            IMAGES,
         ),
     )
 }

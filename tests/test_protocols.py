@@ -1,0 +1,216 @@
+"""Protocols: each builds its article's Study, runs (tiny), and refuses datasets it cannot fit."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from actlab import cli
+from actlab import data as D
+from actlab import protocols as P
+from actlab.models import CNN, MLP, Init, param_count
+
+STUDIES = (
+    "two_layer_mnist",
+    "mlp_four_activations",
+    "xor",
+    "activation_catalogue",
+    "alexnet_relu_vs_tanh",
+)
+
+
+def _have(name: str) -> bool:
+    try:
+        D.load(name)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+needs_fashion = pytest.mark.skipif(
+    not _have("fashion_mnist"), reason="apt-get install dataset-fashion-mnist"
+)
+
+
+BUILT_IN_DATA = {"xor", "deep_xor", "xor_glorot", "xor_he", "xor_clipped", "mnist1d"}
+
+
+def _needs(proto: P.Protocol) -> bool:
+    """Whether the protocol's default dataset is a file dataset (Fashion-MNIST)."""
+    return proto.name not in BUILT_IN_DATA
+
+
+def test_every_reproduced_study_is_registered_and_the_old_names_stay():
+    assert set(STUDIES) | {"mnist1d", "deep_xor", "xor_glorot", "xor_he", "xor_clipped"} <= set(
+        P.PROTOCOLS
+    )
+    assert list(P.PROTOCOLS)[:2] == ["xor", "mnist1d"]  # `actlab list` and its tests
+    for name, proto in P.PROTOCOLS.items():
+        assert proto.name == name and proto.datasets and proto.summary and proto.source
+
+
+def test_get_names_the_accepted_experiments():
+    with pytest.raises(ValueError, match="unknown experiment 'nope'; accepted: xor, mnist1d"):
+        P.get("nope")
+
+
+@pytest.mark.parametrize("name", list(P.PROTOCOLS))
+@pytest.mark.parametrize("quick", [True, False], ids=["quick", "full"])
+def test_builds_a_study(name, quick):
+    proto = P.get(name)
+    if _needs(proto) and not _have("fashion_mnist"):
+        pytest.skip("Fashion-MNIST is not on this machine")
+    study = proto.build(P.Overrides(quick=quick))
+    assert study.seeds >= 1 and study.num_steps >= 1
+    assert study.data.name in proto.datasets
+
+
+def test_quick_is_smaller_than_full():
+    for name in ("xor", "mnist1d"):
+        quick, full = (P.get(name).build(P.Overrides(quick=q)) for q in (True, False))
+        assert quick.seeds * quick.num_steps < full.seeds * full.num_steps
+
+
+def test_deep_xor_keeps_the_article_protocol():
+    s = P.get("xor").build(P.Overrides())
+    assert isinstance(s.model, MLP) and tuple(s.model.hidden) == (5,) * 9
+    assert s.model.init_scheme == Init("normal", "normal", 1.0, 1.0)
+    assert s.loss == "bce_unclipped" and s.batch_size is None and s.num_steps == 20_001
+    assert s.activations == ("sigmoid", "tanh", "relu", "leaky_relu_0.2", "leaky_relu")
+    assert s.seeds == 1000
+    alias = P.get("deep_xor").build(P.Overrides())
+    assert alias.model == s.model and alias.activations == s.activations
+
+
+def test_xor_fixes_change_only_init_or_loss():
+    base = P.get("xor").build(P.Overrides(quick=True))
+    glorot = P.get("xor_glorot").build(P.Overrides(quick=True))
+    he = P.get("xor_he").build(P.Overrides(quick=True))
+    clipped = P.get("xor_clipped").build(P.Overrides(quick=True))
+    assert glorot.model.init_scheme.weights == "glorot" and he.model.init_scheme.weights == "he"
+    assert clipped.loss == "bce_clipped" and clipped.model == base.model
+    assert {glorot.loss, he.loss} == {"bce_unclipped"}
+
+
+def test_overrides_replace_the_protocol_values():
+    s = P.get("xor").build(P.Overrides(acts=("relu",), seeds=3, steps=7, lr=0.5))
+    assert s.activations == ("relu",) and s.seeds == 3 and s.num_steps == 7
+
+
+@needs_fashion
+def test_two_layer_mnist_is_the_articles_net():
+    s = P.get("two_layer_mnist").build(P.Overrides())
+    assert s.activations == ("sigmoid", "relu") and s.batch_size == 100 and s.num_steps == 600
+    assert s.config().eval_every == 1 and s.eval_examples is None  # whole test split
+    assert s.data.scale == pytest.approx(1 / 255) and s.data.shift == 0.0
+    import jax
+
+    params = s.model.clone(acts=("relu",), classes=10).init(
+        jax.random.key(0), np.zeros((1, 28, 28, 1), np.float32)
+    )
+    assert param_count(params) == 39_760
+
+
+@needs_fashion
+def test_mlp_four_and_alexnet_protocols():
+    m = P.get("mlp_four_activations").build(P.Overrides())
+    assert tuple(m.model.hidden) == (256, 128) and m.batch_size == 16 and m.seeds >= 20
+    assert m.num_steps == 3 * (60_000 // 16)
+    assert m.activations[:4] == ("none", "sigmoid", "tanh", "relu")
+    a = P.get("alexnet_relu_vs_tanh").build(P.Overrides())
+    assert isinstance(a.model, CNN) and tuple(a.model.features) == (32, 32, 64)
+    assert a.activations == ("relu", "tanh") and a.batch_size == 128
+
+
+# tiny runs: one seed, a few steps, at most two activations (compilation dominates)
+TINY = {
+    "xor": ("sigmoid", "relu"),
+    "two_layer_mnist": ("sigmoid", "relu"),
+    "mlp_four_activations": ("none", "relu"),
+    "activation_catalogue": ("relu", "maxout"),
+    "alexnet_relu_vs_tanh": ("relu",),
+}
+
+
+@pytest.mark.parametrize("name", list(TINY))
+def test_quick_variant_runs(name):
+    proto = P.get(name)
+    if _needs(proto) and not _have("fashion_mnist"):
+        pytest.skip("Fashion-MNIST is not on this machine")
+    study = proto.build(P.Overrides(acts=TINY[name], seeds=1, steps=3, quick=True))
+    r = study.run()
+    assert r.final("train_loss").shape == (len(TINY[name]), 1)
+    assert np.isfinite(r.final("train_loss")).all() or r.diverged.any()
+
+
+@pytest.mark.parametrize(
+    "name, dataset",
+    [
+        ("alexnet_relu_vs_tanh", "mnist1d"),  # 1-D signals: no 2-D convolution
+        ("xor", "fashion_mnist"),  # a binary-output net
+        ("two_layer_mnist", "xor"),
+        ("mlp_four_activations", "teacher_student"),
+    ],
+)
+def test_dataset_that_does_not_fit_is_refused(name, dataset, capsys):
+    with pytest.raises(ValueError, match=f"does not fit dataset '{dataset}'"):
+        P.get(name).build(P.Overrides(dataset=dataset))
+    with pytest.raises(SystemExit) as e:
+        cli.main(["run", name, "--dataset", dataset, "--quick"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"does not fit dataset '{dataset}'" in err and "Traceback" not in err
+
+
+def test_missing_dataset_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("ACTLAB_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ACTLAB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match="cifar10"):
+        P.get("alexnet_relu_vs_tanh").build(P.Overrides(dataset="cifar10"))
+
+
+# ----------------------------------------------------------------------------- experiments
+
+
+def test_experiment_script_writes_its_analysis_and_the_reproduction_table(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
+    from experiments import deep_xor, reproduction_table
+
+    out = tmp_path / "deep_xor"
+    argv = [
+        "--quick",
+        "--seeds",
+        "3",
+        "--steps",
+        "201",
+        "--acts",
+        "sigmoid,relu",
+        "--out",
+        str(out),
+    ]
+    assert deep_xor.main(argv) == 0
+    doc = json.loads((out / "analysis.json").read_text())
+    assert doc["command"].startswith("python experiments/deep_xor.py --quick")
+    assert doc["seeds"] == 3 and doc["activations"] == ["sigmoid", "relu"]
+    assert {"outcomes", "nan_steps", "vanishing", "solved_rate"} <= set(doc)
+    for f in ("results.json", "trace.npz", "outcomes.md", "outcomes.csv", "grad_norm_heatmap.png"):
+        assert (out / f).exists(), f
+    text = reproduction_table.section(tmp_path)
+    assert "ten layers on XOR" in text and "**agree**" in text
+    assert "No run found" in text  # the other studies were not run here
+    md = tmp_path / "R.md"
+    md.write_text(f"head\n{reproduction_table.START}\nold\n{reproduction_table.END}\ntail\n")
+    assert reproduction_table.main(["--runs", str(tmp_path), "--update", str(md)]) == 0
+    new = md.read_text()
+    assert new.startswith("head\n") and new.endswith("tail\n") and "old" not in new
+
+
+def test_experiment_script_refuses_a_dataset_it_cannot_fit(monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
+    from experiments import alexnet_relu_vs_tanh
+
+    with pytest.raises(SystemExit) as e:
+        alexnet_relu_vs_tanh.main(["--quick", "--dataset", "mnist1d"])
+    assert e.value.code == 2
+    assert "does not fit dataset 'mnist1d'" in capsys.readouterr().err
