@@ -1,0 +1,166 @@
+"""What every experiment script shares: arguments, chunked training with saving, writing.
+
+Each ``experiments/NAME.py`` exposes ``build(quick=..., **overrides) -> Study``,
+``analyse(result, quick=False) -> dict`` (tables as DataFrames, numbers as floats; ``quick``
+makes any extra measurement small),
+``figures(result, analysis) -> {name: Figure}`` and ``main(argv)``, which trains, analyses and
+writes ``OUT/results.json``, ``trace.npz`` (actlab.results), ``analysis.json``, one
+``.csv`` and ``.md`` per table and one ``.png`` per figure. The notebooks import these
+functions; ``experiments/reproduction_table.py`` reads ``analysis.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import actlab
+from actlab import activations as A
+from actlab import plots, results
+from actlab import protocols as P
+
+QUICK_ENV = "ACTLAB_QUICK"
+
+
+def quick_from_env(default: bool = True) -> bool:
+    """``ACTLAB_QUICK``: "0" (or "false", "no") runs the full protocol; unset -> ``default``."""
+    v = os.environ.get(QUICK_ENV)
+    if v is None or v.strip() == "":
+        return default
+    return v.strip().lower() not in ("0", "false", "no", "off")
+
+
+def overrides(quick: bool = False, **kw) -> P.Overrides:
+    """``Overrides`` from keyword arguments; unknown names raise ``TypeError``."""
+    return P.Overrides(quick=quick, **{k: v for k, v in kw.items() if v is not None})
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="CI-sized settings")
+    p.add_argument("--out", type=Path, help="output folder (default runs/NAME)")
+    p.add_argument("--dataset", help="run on another dataset (e.g. mnist, cifar10)")
+    p.add_argument("--acts", type=A.resolve, help="comma-separated activations")
+    p.add_argument("--seeds", type=int)
+    p.add_argument("--steps", type=int)
+    p.add_argument("--epochs", type=float)
+    p.add_argument("--chunks", type=int, default=10, help="progress/save points")
+    return p
+
+
+def train(study: actlab.Study, out: Path | None, name: str, chunks: int = 10, log=True):
+    """Train ``study`` in about ``chunks`` compiled calls (one compilation), saving
+    ``results.json`` and ``trace.npz`` after each when ``out`` is given."""
+    run = study.start()
+    per_chunk = max(1, -(-run.num_intervals // chunks))
+    t = time.perf_counter()
+    while not run.done:
+        run.advance(per_chunk)
+        if out is not None:
+            results.save(run.result(), out, name, complete=run.done)
+        if log:
+            print(
+                f"{name}: {run.steps_done}/{run.cfg.steps} steps, {time.perf_counter() - t:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+    return run.result()
+
+
+def markdown(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
+    """A GitHub markdown table (pandas' to_markdown needs tabulate, which we do without)."""
+
+    def cell(v) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "nan" if math.isnan(v) else format(float(v), floatfmt)
+        return str(v)
+
+    rows = [[cell(v) for v in r] for r in df.itertuples(index=False)]
+    head = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _jsonable(x):
+    if isinstance(x, pd.DataFrame):
+        return json.loads(x.to_json(orient="records"))
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return None if not math.isfinite(float(x)) else float(x)
+    if isinstance(x, (np.bool_,)):
+        return bool(x)
+    return x
+
+
+def write(
+    out: Path, analysis: dict, figs: dict, result: actlab.Result, command: str | None = None
+) -> None:
+    """``analysis.json`` (every entry; tables as lists of rows), ``NAME.csv``/``NAME.md`` per
+    table, ``NAME.png`` per figure."""
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "command": command or "python " + " ".join(sys.argv),
+        "dataset": result.study.data.name,
+        "data_source": result.study.data.source,
+        "seeds": int(result.study.seeds),
+        "activations": list(result.activations),
+        "steps": int(result.config.steps),
+        "timing": {k: round(v, 2) for k, v in result.timing.items()},
+        "machine": f"{os.cpu_count()} CPU cores, jax {_jax()}",
+        **analysis,
+    }
+    (out / "analysis.json").write_text(json.dumps(_jsonable(doc), indent=1))
+    for key, value in analysis.items():
+        if isinstance(value, pd.DataFrame):
+            value.to_csv(out / f"{key}.csv", index=False)
+            (out / f"{key}.md").write_text(markdown(value) + "\n")
+    for key, fig in figs.items():
+        plots.save(fig, out / f"{key}.png")
+
+
+def _jax() -> str:
+    import jax
+
+    return f"{jax.__version__} ({jax.default_backend()})"
+
+
+def main(module, argv=None) -> int:
+    """The shared ``main``: parse, build, train, analyse, write."""
+    p = parser(module.__doc__)
+    extra = getattr(module, "add_arguments", None)
+    if extra is not None:
+        extra(p)
+    args = p.parse_args(argv)
+    kw = {k: v for k, v in vars(args).items() if k not in ("quick", "out", "chunks")}
+    try:
+        study = module.build(quick=args.quick, **kw)
+    except (ValueError, FileNotFoundError) as e:
+        p.exit(2, f"{p.prog}: error: {e}\n")
+    name = study.name
+    out = args.out or Path("runs") / name
+    result = train(study, out, name, args.chunks)
+    analysis = module.analyse(result, quick=args.quick)
+    script = f"experiments/{Path(module.__file__).name}"
+    command = "python " + " ".join([script, *(sys.argv[1:] if argv is None else argv)])
+    write(out, analysis, module.figures(result, analysis), result, command)
+    for key, value in analysis.items():
+        if isinstance(value, pd.DataFrame):
+            print(f"\n{key}\n{value.to_string(index=False)}")
+    print(f"\nresults in {out}/")
+    return 0

@@ -1,0 +1,139 @@
+"""Article 002: a 10-layer network on XOR, sigmoid vs tanh / ReLU / Leaky ReLU, many seeds.
+
+    python experiments/deep_xor.py --quick --out /tmp/xor             # CI size
+    python experiments/deep_xor.py --seeds 200 --out runs/deep_xor    # what REPRODUCTION.md ran
+    python experiments/deep_xor.py --variant clipped --seeds 50 --out runs/xor_clipped
+
+Outcomes per model: NaN (the loss or parameters went non-finite: ``diverged_at`` is the
+step), solved (finite and final training accuracy 1.0 on the four points) or stuck (the
+rest); rates with Wilson 95 % intervals. The vanishing gradient: the ratio of layer-1 to
+layer-10 gradient norm at initialisation (the article's 0.1^10 argument, measured).
+``--variant`` picks a fix: ``glorot``/``he`` init, ``clipped`` loss.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+
+from actlab import plots, stats  # noqa: E402
+from actlab import protocols as P  # noqa: E402
+from experiments import _common as C  # noqa: E402
+
+VARIANTS = {"base": "xor", "glorot": "xor_glorot", "he": "xor_he", "clipped": "xor_clipped"}
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--variant", choices=tuple(VARIANTS), default="base")
+
+
+def build(quick: bool = False, variant: str = "base", **kw):
+    study = P.get(VARIANTS[variant]).build(C.overrides(quick, **kw))
+    return study if variant != "base" else study.replace(name="deep_xor")
+
+
+def outcomes(result) -> pd.DataFrame:
+    """Per activation: NaN / solved / stuck rates (Wilson 95 % CI), and when NaN struck.
+
+    nan: diverged at some step; solved: finite, final train accuracy 1.0; stuck: the rest.
+    nan_after_solving: diverged, but the last finite parameters classified all 4 points.
+    """
+    acts = result.activations
+    nan = result.diverged
+    acc = result.final("train_accuracy")
+    solved, stuck = ~nan & (acc == 1.0), ~nan & (acc < 1.0)
+    at = result.diverged_at.astype(float)
+    rows = []
+    for name, flags in (("solved", solved), ("stuck", stuck), ("nan", nan)):
+        r = stats.rates(flags, acts)
+        r.insert(1, "outcome", name)
+        rows.append(r)
+    table = pd.concat(rows).sort_values(["name", "outcome"], key=_act_order(acts))
+    first = []
+    for i, a in enumerate(acts):
+        steps = at[i][nan[i]]
+        first.append(
+            {
+                "name": a,
+                "n_nan": int(nan[i].sum()),
+                "nan_after_solving": int((nan[i] & (acc[i] == 1.0)).sum()),
+                "first_nan_step_median": float(np.median(steps)) if steps.size else np.nan,
+                "first_nan_step_q25": float(np.quantile(steps, 0.25)) if steps.size else np.nan,
+                "first_nan_step_q75": float(np.quantile(steps, 0.75)) if steps.size else np.nan,
+                "first_nan_step_min": float(steps.min()) if steps.size else np.nan,
+            }
+        )
+    return table.reset_index(drop=True), pd.DataFrame(first)
+
+
+def _act_order(acts):
+    order = {a: i for i, a in enumerate(acts)}
+
+    def key(col):
+        return col.map(order) if col.name == "name" else col.map(OUTCOMES.index)
+
+    return key
+
+
+OUTCOMES = ["solved", "stuck", "nan"]
+
+
+def vanishing(result) -> pd.DataFrame:
+    """log10(||grad layer 1|| / ||grad layer 10||) at step 0 per seed: mean (95 % bootstrap
+    CI) and median. Negative = the input side gets the smaller gradient (vanishing)."""
+    g = result.grad_norms[:, :, 0, :]  # [acts, seeds, layers] at initialisation
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.log10(g[..., 0] / g[..., -1])
+    ratio = np.where(np.isfinite(ratio), ratio, np.nan)
+    table = stats.summarize(ratio, result.activations)[
+        ["name", "n", "mean", "ci_low", "ci_high", "median"]
+    ]
+    table.columns = ["name", "n", "log10_ratio_mean", "ci_low", "ci_high", "log10_ratio_median"]
+    table["ratio_median"] = 10 ** table["log10_ratio_median"]
+    return table
+
+
+def analyse(result, quick: bool = False) -> dict:
+    table, nan_steps = outcomes(result)
+    wide = table.pivot(index="name", columns="outcome", values="rate").reindex(result.activations)
+    return {
+        "outcomes": table,
+        "nan_steps": nan_steps,
+        "vanishing": vanishing(result),
+        "solved_rate": {a: float(wide.loc[a, "solved"]) for a in result.activations},
+        "nan_rate": {a: float(wide.loc[a, "nan"]) for a in result.activations},
+        "protocol": {
+            "init": repr(result.config.model.init_scheme),
+            "loss": result.config.loss,
+        },
+    }
+
+
+def figures(result, analysis) -> dict:
+    acts, steps = result.activations, result.steps
+    times = np.where(result.diverged, result.diverged_at, np.inf).astype(float)
+    return {
+        "grad_norm_heatmap": plots.layer_heatmap(steps, result.grad_norms, acts),
+        "train_loss": plots.learning_curves(
+            steps, result.curve("train_loss"), acts, ylabel="training loss (BCE)", logy=True
+        ),
+        "train_accuracy": plots.learning_curves(
+            steps, result.curve("train_accuracy"), acts, ylabel="training accuracy"
+        ),
+        "nan_by_step": plots.time_to_threshold(
+            times, acts, max_step=float(steps[-1]), xlabel="step of the first NaN"
+        ),
+    }
+
+
+def main(argv=None) -> int:
+    return C.main(sys.modules[__name__], argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
