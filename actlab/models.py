@@ -234,11 +234,6 @@ class CNN(nn.Module):
         return len(self.features) + len(self.dense) + 1
 
 
-def num_layers(model: nn.Module) -> int:
-    """Layers with weights (hidden and output) of an actlab model."""
-    return model.num_layers
-
-
 def param_count(params) -> int:
     """Number of scalars in a parameter pytree."""
     return sum(int(p.size) for p in jax.tree.leaves(params))

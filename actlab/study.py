@@ -28,7 +28,7 @@ import optax
 
 from actlab import activations as A
 from actlab.data import Dataset
-from actlab.train import Config, Optimizer, Trace, TrainState, make_train, seed_keys
+from actlab.train import Config, Optimizer, Trace, TrainState, make_train, model_for, seed_keys
 
 MODES = ("grouped", "switch")
 SEED_LOOPS = ("auto", "vmap", "map")
@@ -257,7 +257,7 @@ class Run:
     def _params_per_model(self) -> int:
         """Parameter count of one model of the first group (shapes only, nothing computed)."""
         d = self.study.data
-        model = make_train(self.cfg._replace(acts=self.groups[0]), d).model
+        model = model_for(self.cfg._replace(acts=self.groups[0]), d)
         x = d.normalise(d.x_train[:1])
         shapes = jax.eval_shape(model.init, jax.random.key(0), x, 0)
         return sum(int(np.prod(p.shape)) for p in jax.tree.leaves(shapes))
@@ -388,6 +388,5 @@ class Result:
             group, pos, acts = self.states[0], (a, *idx), self.activations
             act_index = a
         params = jax.tree.map(lambda p: p[pos], group.params)
-        outputs = 1 if self.config.loss != "softmax_ce" else self.study.data.num_classes
-        module = self.config.model.clone(acts=acts, classes=outputs)
+        module = model_for(self.config._replace(acts=acts), self.study.data)
         return TrainedModel(module, params, act_index, self.study.data)

@@ -140,6 +140,12 @@ def loss_and_accuracy(loss: str, logits: jax.Array, y: jax.Array) -> tuple[jax.A
     return -(yf * jnp.log(p) + (1 - yf) * jnp.log(1 - p)).mean(), acc
 
 
+def model_for(cfg: Config, data: Dataset) -> nn.Module:
+    """``cfg.model`` with its activation choices and output width set for ``data``."""
+    outputs = 1 if binary(cfg.loss) else data.num_classes
+    return cfg.model.clone(acts=tuple(cfg.acts), classes=outputs)
+
+
 def layer_norms(tree, num_layers: int) -> jax.Array:
     """L2 norm of each layer's weights and biases, input to output: ``[layers]``."""
     p = tree["params"]  # pytree keys sort as strings (layer_10 < layer_2): index by name
@@ -195,8 +201,7 @@ def make_train(cfg: Config, data: Dataset) -> Train:
     ``cfg.optimizer`` is a function of the learning rate and ignored otherwise.
     """
     check_config(cfg, data)
-    outputs = 1 if binary(cfg.loss) else data.num_classes
-    model = cfg.model.clone(acts=tuple(cfg.acts), classes=outputs)
+    model = model_for(cfg, data)
     n_layers = model.num_layers
     n = data.x_train.shape[0]
     batch = n if cfg.batch_size is None else cfg.batch_size
