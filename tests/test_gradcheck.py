@@ -66,11 +66,32 @@ def test_a_wrong_gradient_is_caught():
     assert G.compare(num, wrong) > 0.05
 
 
-def test_relu_kinks_are_rare_disagreements():
+def test_relu_disagrees_only_where_the_step_crosses_a_kink():
+    from jax.flatten_util import ravel_pytree
+
+    eps = 1e-4
     loss, params = _problem("relu")
-    err = G.relative_error(G.grad_check(loss, params, eps=1e-4), _grad64(loss, params), 1e-6)
-    err = np.concatenate([e.ravel() for e in jax.tree.leaves(err)])
-    assert np.mean(err < 1e-5) > 0.95  # only coordinates whose step crosses a kink disagree
+    err = G.relative_error(G.grad_check(loss, params, eps=eps), _grad64(loss, params), 1e-6)
+    err = ravel_pytree(err)[0]
+    model = MLP(hidden=(8, 6), acts=("relu",), classes=3)
+
+    def pattern(v, unravel):  # which ReLU units are on, per example: [examples, units]
+        x = X.astype(v.dtype)
+        _, cap = model.apply(unravel(v), x, 0, capture=True, mutable=["derivatives"])
+        return jnp.concatenate([d["d"][0] for d in cap["derivatives"].values()], axis=-1) > 0
+
+    with G._x64():  # the same float64 points grad_check evaluated
+        flat, unravel = ravel_pytree(jax.tree.map(lambda p: jnp.asarray(p, jnp.float64), params))
+        on = jax.jit(lambda v: pattern(v, unravel))
+        crosses = np.array(
+            [
+                bool((on(flat.at[i].add(eps)) != on(flat.at[i].add(-eps))).any())
+                for i in range(flat.size)
+            ]
+        )
+    # the central difference is exact up to ~1e-8 wherever no unit flips inside the step
+    assert (np.asarray(err)[~crosses] < 1e-5).all()
+    assert crosses.sum() < 0.05 * flat.size  # and kinks inside a 1e-4 step are rare
 
 
 def test_compare_raises_without_any_coordinate():
@@ -79,10 +100,12 @@ def test_compare_raises_without_any_coordinate():
         G.compare(nan, {"w": np.zeros(3)})
 
 
-def test_cost_reports_a_numerical_to_backprop_ratio():
+def test_cost_counts_every_parameter_and_clamps_coords():
+    # what cost() measures is time, and speed belongs in benchmarks/: here only its bookkeeping
     loss, params = _problem("tanh")
+    n = 5 * 8 + 8 + 8 * 6 + 6 + 6 * 3 + 3  # the 5-8-6-3 MLP, counted by hand
     c = G.cost(loss, params, coords=5, repeats=1)
-    n = sum(p.size for p in jax.tree.leaves(params))
     assert c["params"] == n and c["coords"] == 5
-    assert c["numerical_s_extrapolated"] == pytest.approx(c["numerical_s_per_coord"] * n)
-    assert c["ratio"] > 1  # 2 forward passes per parameter cost more than one backprop
+    assert G.cost(loss, params, coords=10 * n, repeats=1)["coords"] == n
+    for k in ("numerical_s_per_coord", "numerical_s_extrapolated", "backprop_s", "ratio"):
+        assert np.isfinite(c[k]) and c[k] > 0, k
