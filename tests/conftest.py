@@ -37,7 +37,7 @@ def _missing(name: str) -> str | None:
     try:
         data.load(name)
     except FileNotFoundError as e:
-        return str(e).splitlines()[0]
+        return str(e).splitlines()[0].removesuffix("Looked in:").strip(" .")
     return None
 
 

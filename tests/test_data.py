@@ -18,9 +18,15 @@ from actlab._datasets import files
 
 DEBIAN = data.SYSTEM_DIRS["fashion_mnist"][0]
 HAVE_DEBIAN = all((DEBIAN / f"{s}.gz").is_file() for p in files.IDX_STEMS.values() for s in p)
-needs_debian = pytest.mark.skipif(
-    not HAVE_DEBIAN, reason=f"Debian's dataset-fashion-mnist is not installed ({DEBIAN})"
-)
+# Fashion-MNIST loadable (tests/conftest.py), and from Debian's files in particular
+needs_fashion = pytest.mark.needs_data("fashion_mnist")
+
+
+def needs_debian(test):
+    """``test`` reads Debian's own files: skipped (or failed under ACTLAB_REQUIRE_DATA)
+    without Fashion-MNIST, skipped where Fashion-MNIST comes from elsewhere."""
+    reason = f"Fashion-MNIST is here, but not Debian's files in {DEBIAN}"
+    return needs_fashion(pytest.mark.skipif(not HAVE_DEBIAN, reason=reason)(test))
 
 
 @pytest.fixture(autouse=True)
