@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from actlab import data
-from actlab._datasets import files
+from actlab._datasets import files, locate
 
-DEBIAN = data.SYSTEM_DIRS["fashion_mnist"][0]
+DEBIAN = locate.SYSTEM_DIRS["fashion_mnist"][0]
 HAVE_DEBIAN = all((DEBIAN / f"{s}.gz").is_file() for p in files.IDX_STEMS.values() for s in p)
 # Fashion-MNIST loadable (tests/conftest.py), and from Debian's files in particular
 needs_fashion = pytest.mark.needs_data("fashion_mnist")
@@ -34,9 +34,9 @@ def isolated(monkeypatch, tmp_path):
     """No $ACTLAB_DATA_DIR, an empty tfds default dir, no system files, no network."""
     monkeypatch.delenv(data.ENV_DIR, raising=False)
     (tmp_path / "tfds_default").mkdir()
-    monkeypatch.setattr(data, "TFDS_DEFAULT_DIR", str(tmp_path / "tfds_default"))
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {})
-    monkeypatch.setattr(data, "_online", lambda: False)
+    monkeypatch.setattr(locate, "TFDS_DEFAULT_DIR", str(tmp_path / "tfds_default"))
+    monkeypatch.setattr(locate, "SYSTEM_DIRS", {})
+    monkeypatch.setattr(locate, "_online", lambda: False)
     monkeypatch.setenv("ACTLAB_CACHE", str(tmp_path / "cache"))
 
 
@@ -299,7 +299,7 @@ def test_unknown_name_suggests_and_lists_places(tmp_path):
 
 
 def test_not_found_lists_every_place_and_three_ways(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {"fashion_mnist": (tmp_path / "usr-share",)})
+    monkeypatch.setattr(locate, "SYSTEM_DIRS", {"fashion_mnist": (tmp_path / "usr-share",)})
     write_idx(tmp_path / "d" / "fashion-mnist", n_test=0)
     (tmp_path / "d" / "fashion-mnist" / "t10k-images-idx3-ubyte.gz").unlink()
     with pytest.raises(data.DatasetNotFound) as e:
@@ -376,7 +376,7 @@ def test_download_route_prepares_through_the_idx_builder(tmp_path, monkeypatch):
         urls.extend(url_or_urls.values())
         return {k: tmp_path / "server" / f"{k}.gz" for k in url_or_urls}
 
-    monkeypatch.setattr(data, "_online", lambda: True)
+    monkeypatch.setattr(locate, "_online", lambda: True)
     monkeypatch.setattr(tfds.download.DownloadManager, "download", download)
     ds = data.load("mnist", data_dir=tmp_path / "d", verify=False)
     assert ds.source.startswith("tfds mnist 3.0.1 (array_record)") and ds.x_train.shape[0] == 6
@@ -395,7 +395,7 @@ def test_prepare_tfds_checks_name_and_files(tmp_path):
 
 @needs_debian
 def test_fashion_mnist_from_debian(monkeypatch):
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {"fashion_mnist": (DEBIAN,)})
+    monkeypatch.setattr(locate, "SYSTEM_DIRS", {"fashion_mnist": (DEBIAN,)})
     ds = data.load("fashion_mnist")
     assert ds.x_train.shape == (60_000, 28, 28, 1) and ds.x_test.shape == (10_000, 28, 28, 1)
     assert ds.x_train.dtype == np.uint8 and ds.num_classes == 10
