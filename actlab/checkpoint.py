@@ -4,12 +4,14 @@ each chunk, so that an interrupted run continues where it stopped (``actlab run 
 ``OUT/checkpoint.npz`` holds everything: every state leaf (typed PRNG keys as their raw
 ``key_data``), the traces so far, and a JSON ``meta`` entry with ``intervals_done``, the chunk
 size, the timing and a *fingerprint* of the study. ``OUT/checkpoint.json`` repeats ``meta``
-for people and tools; the ``.npz`` is the authority. Restoring into a study whose fingerprint
-differs is refused with an error naming the settings that differ.
+for people and tools; the ``.npz`` is the authority (a sidecar that is unreadable or differs
+is only worth a warning: ``sidecar_problem``). Restoring into a study whose fingerprint
+differs is refused with an error naming the settings that differ; a checkpoint that cannot
+be read raises ``results.CorruptFile`` and is left in place.
 
 A resumed run continues with the same compiled program (same chunk size) from the same state,
-so it gives the same models as an uninterrupted run (``tests/test_cli.py`` checks the traces
-are equal).
+so it gives the same models as an uninterrupted run, after Ctrl-C, a full disk or ``kill -9``
+alike (``tests/test_cli.py`` and ``tests/test_faults.py`` check the traces are equal).
 
     run = study.start()
     checkpoint.restore(run, out)      # ValueError if out's checkpoint is another study's
@@ -33,13 +35,26 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from actlab.results import atomic_write
+from actlab.results import atomic_write, read_or_raise
 from actlab.study import Result, Run, Study
 from actlab.train import Trace
 
 NPZ = "checkpoint.npz"
 SIDECAR = "checkpoint.json"
 FORMAT = 1
+LABELS = ("name",)  # Study fields that label it without changing what it trains
+META = (  # the keys of every FORMAT meta
+    "intervals_done",
+    "num_intervals",
+    "steps_done",
+    "steps",
+    "chunk",
+    "groups",
+    "keys",
+    "timing",
+    "fingerprint",
+)
+ADVICE = "remove it (or choose another --out) to start over"
 
 
 class Snapshot(NamedTuple):
@@ -109,16 +124,18 @@ def _jsonable(v):
 def fingerprint(study: Study, **extra: Any) -> dict:
     """JSON description of everything that decides what ``study`` trains and how.
 
-    Every ``Study`` field (fields added later included), with the model by its repr, the data
-    by a hash of its arrays and the optimizer by what it does (``_optimizer_probe``), plus
-    the resolved length. Two studies with equal fingerprints run the same program on the
-    same data. ``extra`` (e.g. ``experiment="xor"``) is added as is.
+    Every ``Study`` field but the ``LABELS`` (fields added later included), with the model by
+    its repr, the data by a hash of its arrays and the optimizer by what it does
+    (``_optimizer_probe``), plus the resolved length. Two studies with equal fingerprints run
+    the same program on the same data. ``extra`` (e.g. ``experiment="xor"``) is added as is.
     """
     cfg = study.config()
     d = study.data
     fp = {}
     for f in dataclasses.fields(study):
         v = getattr(study, f.name)
+        if f.name in LABELS:
+            continue
         if f.name == "data":
             fp["dataset"] = d.name
             fp["data"] = _sha(d.x_train, d.y_train, d.x_test, d.y_test)
@@ -135,7 +152,10 @@ def fingerprint(study: Study, **extra: Any) -> dict:
 
 
 def _differences(saved: dict, now: dict) -> list[str]:
-    keys = [k for k in dict.fromkeys([*saved, *now]) if saved.get(k) != now.get(k)]
+    # LABELS are skipped, not only left out of fingerprint(): older checkpoints hold them
+    keys = [
+        k for k in dict.fromkeys([*saved, *now]) if k not in LABELS and saved.get(k) != now.get(k)
+    ]
     short = lambda v: s if len(s := json.dumps(v)) <= 40 else s[:37] + "..."  # noqa: E731
     return [f"{k}: {short(saved.get(k))} then, {short(now.get(k))} now" for k in keys]
 
@@ -148,7 +168,7 @@ def check(meta: dict, fp: dict, where: str | os.PathLike = "the checkpoint") -> 
     if diff:
         raise ValueError(
             f"{where} was made with other settings ({'; '.join(diff)}): resume with the "
-            "settings it was made with, or run without --resume to start over"
+            f"settings it was made with, or {ADVICE}"
         )
 
 
@@ -209,52 +229,93 @@ def save(
     return path
 
 
+def _meta(raw: np.ndarray) -> dict:
+    meta = json.loads(str(raw))
+    if not isinstance(meta, dict):
+        raise ValueError("its meta is not a JSON object")
+    missing = [k for k in META if k not in meta]
+    if meta.get("format") == FORMAT and missing:  # another format is check()'s to report
+        raise ValueError(f"its meta has no {', '.join(missing)}")
+    return meta
+
+
+def _read_meta(path: Path) -> dict:
+    with np.load(path) as z:
+        return _meta(z["meta"])
+
+
+def _read_all(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    """(meta, every other array) of a checkpoint file, all read: a damaged one fails here."""
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    missing = [k for k in ("meta", *(f"trace_{f}" for f in Trace._fields)) if k not in arrays]
+    if missing:
+        raise KeyError(f"no {', '.join(missing)}")
+    return _meta(arrays.pop("meta")), arrays
+
+
 def read(out: str | os.PathLike) -> dict | None:
-    """The ``meta`` of ``out``'s checkpoint, or None if it has none."""
+    """The ``meta`` of ``out``'s checkpoint, or None if it has none (``CorruptFile`` if it
+    cannot be read). Reads the meta only: a damage further in shows in ``restore``."""
     path = Path(out) / NPZ
     if not path.exists():
         return None
-    with np.load(path) as z:
-        return json.loads(str(z["meta"]))
+    return read_or_raise(path, _read_meta, ADVICE)
+
+
+def sidecar_problem(out: str | os.PathLike, meta: dict) -> str | None:
+    """What is wrong with ``out/checkpoint.json`` beside a ``.npz`` holding ``meta``, or None.
+
+    A missing sidecar is fine (a run killed between the two writes leaves none); an
+    unreadable one, or one that differs from the ``.npz`` (killed, or a full disk, between
+    the two), is worth a warning, not a refusal: the ``.npz`` is the authority.
+    """
+    path = Path(out) / SIDECAR
+    if not path.exists():
+        return None
+    try:
+        side = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        return f"{path} is unreadable ({type(e).__name__})"
+    return None if side == meta else f"{path} differs from {NPZ}"
 
 
 def restore(run: Run, out: str | os.PathLike, fp: dict | None = None) -> dict:
     """Load ``out``'s checkpoint into ``run`` (fresh from ``study.start()``); returns its meta.
 
-    Raises ``FileNotFoundError`` without a checkpoint and ``ValueError`` if it belongs to
-    another study (``fp``, default ``fingerprint(run.study)``) or does not fit ``run``.
+    Raises ``FileNotFoundError`` without a checkpoint, ``CorruptFile`` if it cannot be read
+    and ``ValueError`` if it belongs to another study (``fp``, default
+    ``fingerprint(run.study)``) or does not fit ``run``.
     ``run.timing`` becomes the saved timing plus this session's compilation.
     """
     path = Path(out) / NPZ
     if not path.exists():
         raise FileNotFoundError(f"{Path(out)} holds no {NPZ} to resume from")
     fp = fingerprint(run.study) if fp is None else fp
-    with np.load(path) as z:
-        meta = json.loads(str(z["meta"]))
-        check(meta, fp, path)
-        if meta["groups"] != len(run.states):
-            raise ValueError(
-                f"{path}: {meta['groups']} state groups, the run has {len(run.states)}"
-            )
-        keys = {(g, i) for g, i, _ in meta["keys"]}
-        states = []
-        for g, template in enumerate(run.states):
-            leaves, treedef = jax.tree.flatten(template)
-            if f"state_{g}_{len(leaves)}" in z or f"state_{g}_{len(leaves) - 1}" not in z:
-                raise ValueError(f"{path}: group {g} does not have {len(leaves)} state arrays")
-            new = []
-            for i, t in enumerate(leaves):
-                a = z[f"state_{g}_{i}"]
-                want = jax.random.key_data(t) if _is_key(t) else t
-                if (a.shape, a.dtype) != (want.shape, want.dtype) or ((g, i) in keys) != _is_key(t):
-                    raise ValueError(
-                        f"{path}: state {g}/{i} is {a.dtype}{list(a.shape)}, "
-                        f"the run has {want.dtype}{list(want.shape)}"
-                    )
-                v = jax.random.wrap_key_data(a, impl=jax.random.key_impl(t)) if _is_key(t) else a
-                new.append(jax.device_put(v, t.sharding))
-            states.append(jax.tree.unflatten(treedef, new))
-        trace = Trace(*(z[f"trace_{f}"] for f in Trace._fields))
+    meta, arrays = read_or_raise(path, _read_all, ADVICE)
+    check(meta, fp, path)
+    if meta["groups"] != len(run.states):
+        raise ValueError(f"{path}: {meta['groups']} state groups, the run has {len(run.states)}")
+    keys = {(g, i) for g, i, _ in meta["keys"]}
+    states = []
+    for g, template in enumerate(run.states):
+        leaves, treedef = jax.tree.flatten(template)
+        names = {f"state_{g}_{i}" for i in range(len(leaves))}
+        if {k for k in arrays if k.startswith(f"state_{g}_")} != names:
+            raise ValueError(f"{path}: group {g} does not have {len(leaves)} state arrays")
+        new = []
+        for i, t in enumerate(leaves):
+            a = arrays[f"state_{g}_{i}"]
+            want = jax.random.key_data(t) if _is_key(t) else t
+            if (a.shape, a.dtype) != (want.shape, want.dtype) or ((g, i) in keys) != _is_key(t):
+                raise ValueError(
+                    f"{path}: state {g}/{i} is {a.dtype}{list(a.shape)}, "
+                    f"the run has {want.dtype}{list(want.shape)}"
+                )
+            v = jax.random.wrap_key_data(a, impl=jax.random.key_impl(t)) if _is_key(t) else a
+            new.append(jax.device_put(v, t.sharding))
+        states.append(jax.tree.unflatten(treedef, new))
+    trace = Trace(*(arrays[f"trace_{f}"] for f in Trace._fields))
     evals = trace.step.shape[run.axis]
     if evals != meta["intervals_done"] + 1:
         raise ValueError(

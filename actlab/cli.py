@@ -1,8 +1,8 @@
 """The ``actlab`` command: run named experiments, render reports, compare runs, list what exists.
 
     actlab run EXPERIMENT [--acts a,b] [--seeds N] [--steps N | --epochs E] [--lr X]
-                          [--dataset D] [--out DIR] [--quick] [--resume] [--chunks K]
-                          [--threshold METRIC=VALUE]
+                          [--dataset D] [--out DIR] [--quick] [--chunks K]
+                          [--resume | --resume-or-start] [--threshold METRIC=VALUE]
     actlab report DIR [--threshold METRIC=VALUE]
     actlab compare DIR1 DIR2 [--out FILE]
     actlab list
@@ -13,6 +13,16 @@
 ``report.md``, ``tidy.csv`` (``tidy.parquet``) and plots (``actlab.report``). Ctrl-C keeps what
 is done and prints the command that resumes it (exit code 130). Bad arguments get a one-line
 error naming the accepted values and exit code 2.
+
+``--resume`` continues the unfinished run in ``--out`` and fails (exit code 2) if there is
+none; ``--resume-or-start`` continues it if there is one and starts one if not, for jobs that
+a cluster may requeue. Without either, a folder holding an unfinished run (a checkpoint) is
+refused, never silently started over; one holding a finished run is overwritten.
+
+A file-system fault gets one line naming the file and what to do, and exit code 2; nothing
+already computed is deleted: an ``--out`` that is a file or cannot be written (found before
+anything is compiled), a truncated or corrupt checkpoint, ``trace.npz`` or ``results.json``
+(left in place), a full disk during a save (the previous checkpoint stays valid).
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import argparse
 import math
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 from actlab import activations as A
@@ -29,6 +40,8 @@ from actlab import data as D
 from actlab import protocols as P
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+RESUME_FLAGS = ("--resume", "--resume-or-start")
+MAX_STEPS = 2**30  # steps are counted in int32 on the device; room for a chunk past the end
 
 
 class UsageError(Exception):
@@ -41,6 +54,20 @@ class Interrupted(Exception):
     def __init__(self, steps_done: int, steps: int, saved: bool):
         super().__init__(f"interrupted at step {steps_done} of {steps}")
         self.steps_done, self.steps, self.saved = steps_done, steps, saved
+
+
+class SaveFailed(Exception):
+    """A write into the run folder failed during ``execute`` (a full disk, ...). Every file
+    is written atomically, so the previous checkpoint is still valid."""
+
+    def __init__(self, error: OSError):
+        super().__init__(_os_error(error))
+        self.error = error
+
+
+def _os_error(e: OSError) -> str:
+    """``PATH (reason)``, one line."""
+    return f"{e.filename} ({e.strerror or e})" if e.filename else str(e)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -117,7 +144,15 @@ def _run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--quick", action="store_true", help="CI-sized settings")
     run.add_argument("--out", type=Path, help="output folder (default runs/EXPERIMENT)")
     run.add_argument("--chunks", type=_positive_int, default=20, help="progress/save points")
-    run.add_argument("--resume", action="store_true", help="continue from OUT's checkpoint")
+    resume = run.add_mutually_exclusive_group()
+    resume.add_argument(
+        "--resume", action="store_true", help="continue OUT's unfinished run (exit 2 if none)"
+    )
+    resume.add_argument(
+        "--resume-or-start",
+        action="store_true",
+        help="continue OUT's unfinished run, or start one if there is none (requeued jobs)",
+    )
     run.add_argument(
         "--threshold",
         type=_threshold,
@@ -137,7 +172,29 @@ def _build(args) -> tuple[P.Protocol, object]:
     o = P.Overrides(
         args.acts, args.seeds, args.steps, args.epochs, args.lr, args.dataset, args.quick
     )
-    return proto, proto.build(o)
+    study = proto.build(o)
+    try:
+        steps = study.num_steps
+    except OverflowError:  # epochs * steps per epoch is inf
+        steps = math.inf
+    if steps > MAX_STEPS:
+        raise ValueError(f"the run would be {steps:.3g} steps; accepted: at most {MAX_STEPS}")
+    return proto, study
+
+
+def _check_out(out: Path) -> None:
+    """Raise ``UsageError`` unless ``out`` is a folder that can be written, or can be made
+    inside one. Called before anything is compiled, so that a bad --out costs nothing."""
+    accepted = "accepted: a folder that can be written, or a new path inside one"
+    try:
+        existing = next(p for p in (out, *out.parents) if p.exists())
+        if not existing.is_dir():
+            what = "is a file" if existing == out else f"is inside a file, {existing}"
+            raise UsageError(f"--out {out} {what}, not a folder; {accepted}")
+        with tempfile.TemporaryFile(dir=existing):  # a real write: mode bits do not stop root
+            pass
+    except OSError as e:
+        raise UsageError(f"--out {out} cannot be written ({e.strerror or e}); {accepted}") from None
 
 
 # ----------------------------------------------------------------------------- training
@@ -151,6 +208,7 @@ def execute(
     *,
     progress: bool = True,
     resume: bool = False,
+    or_start: bool = False,
     threshold: report.Threshold | None = None,
     command: str | None = None,
 ):
@@ -159,30 +217,25 @@ def execute(
     atomically into ``out``; the checkpoint is removed when the run completes.
 
     ``resume=True`` continues from ``out``'s checkpoint (same chunk size, so the same
-    compiled program). Raises ``UsageError`` if that checkpoint is another study's, and
-    ``Interrupted`` on Ctrl-C, once what was done is saved.
+    compiled program); if there is none it raises ``UsageError``, or with ``or_start=True``
+    starts from step 0. Without ``resume`` a checkpoint in ``out`` (an unfinished run) is
+    refused, not discarded. Raises ``UsageError`` for these, for an ``out`` that cannot be
+    written (before compiling) and for a checkpoint that is another study's or unreadable;
+    ``SaveFailed`` if a save fails (the previous checkpoint stays valid); ``Interrupted`` on
+    Ctrl-C, once what was done is saved.
     """
     from tqdm.auto import tqdm
 
     out = Path(out)
-    fp = checkpoint.fingerprint(study, experiment=name)
-    meta = checkpoint.read(out)
+    _check_out(out)
     try:
-        if resume and meta is not None:
-            checkpoint.check(meta, fp, out / checkpoint.NPZ)  # before compiling: fail fast
-        elif resume:
-            print(f"actlab: {out} holds no checkpoint: starting from step 0", file=sys.stderr)
-        elif meta is not None:
-            print(
-                f"actlab: {out} holds a checkpoint at step {meta['steps_done']} (add --resume "
-                "to continue it); starting over",
-                file=sys.stderr,
-            )
+        fp = checkpoint.fingerprint(study, experiment=name)
+        meta = _checkpoint_to_resume(out, fp, resume=resume, or_start=or_start)
         try:
             run = study.start()
         except KeyboardInterrupt:
             raise Interrupted(0, study.config().steps, saved=False) from None
-        if resume and meta is not None:
+        if meta is not None:
             meta = checkpoint.restore(run, out, fp)
             per_chunk = int(meta["chunk"])
         else:
@@ -195,14 +248,17 @@ def execute(
     def save(snap: checkpoint.Snapshot) -> None:
         done = snap.intervals_done >= run.num_intervals
         res = checkpoint.result(run, snap)
-        results.save(res, out, name, complete=done, **saved_kw)
-        if done:
-            checkpoint.remove(out)
-        else:
-            checkpoint.save(out, run, chunk=per_chunk, fp=fp, snap=snap)
+        try:
+            results.save(res, out, name, complete=done, **saved_kw)
+            if done:
+                checkpoint.remove(out)
+            else:
+                checkpoint.save(out, run, chunk=per_chunk, fp=fp, snap=snap)
+        except OSError as e:
+            raise SaveFailed(e) from None
 
     snap = checkpoint.snapshot(run)
-    saved = run.intervals_done if resume and meta is not None else -1
+    saved = run.intervals_done if meta is not None else -1
     desc = f"{name} {_size(study)}"
     bar = tqdm(
         total=run.cfg.steps, initial=run.steps_done, unit="step", disable=not progress, desc=desc
@@ -215,15 +271,48 @@ def execute(
             save(snap)
             saved = snap.intervals_done
     except KeyboardInterrupt:
-        bar.close()
         if snap.intervals_done > 0 and saved != snap.intervals_done:
             save(snap)  # the interrupt came while saving: save that chunk again
             saved = snap.intervals_done
         steps_done = min(saved * run.cfg.eval_every, run.cfg.steps) if saved > 0 else 0
         raise Interrupted(steps_done, run.cfg.steps, saved=saved > 0) from None
-    bar.close()
+    finally:
+        bar.close()  # before any message: it starts on a line of its own
     checkpoint.remove(out)
     return run.result()
+
+
+def _checkpoint_to_resume(out: Path, fp: dict, *, resume: bool, or_start: bool) -> dict | None:
+    """The meta of ``out``'s checkpoint to continue from, or None to start from step 0.
+
+    Raises ``UsageError`` where what ``out`` holds does not fit what was asked,
+    ``results.CorruptFile`` if the checkpoint cannot be read and ``ValueError`` if it is
+    another study's (both before anything is compiled).
+    """
+    held = (out / checkpoint.NPZ).exists()
+    if held and not resume:
+        raise UsageError(
+            f"{out} holds an unfinished run ({checkpoint.NPZ}): add --resume to continue it, "
+            f"or choose another --out (or remove {out}) to start over"
+        )
+    if not held:
+        if resume and not or_start:
+            raise UsageError(
+                f"--resume: {out} holds no {checkpoint.NPZ}, so no run to resume; run without "
+                "--resume to start one (--resume-or-start does either)"
+            )
+        if resume:
+            print(f"actlab: {out} holds no run to resume: starting from step 0", file=sys.stderr)
+        return None
+    meta = checkpoint.read(out)
+    checkpoint.check(meta, fp, out / checkpoint.NPZ)
+    problem = checkpoint.sidecar_problem(out, meta)
+    if problem:
+        print(
+            f"actlab: warning: {problem}; resuming from {checkpoint.NPZ}, the authority",
+            file=sys.stderr,
+        )
+    return meta
 
 
 def _size(study) -> str:
@@ -239,33 +328,73 @@ def _run(args, command: list[str]) -> int:
         raise UsageError(str(e)) from None
     out = args.out or Path("runs") / proto.name
     cmd = shlex.join(command)
+    resume = args.resume or args.resume_or_start
     try:
         result = execute(
-            proto.name, study, out, args.chunks, resume=args.resume, threshold=th, command=cmd
+            proto.name,
+            study,
+            out,
+            args.chunks,
+            resume=resume,
+            or_start=args.resume_or_start,
+            threshold=th,
+            command=cmd,
         )
     except Interrupted as e:
-        again = command if "--resume" in command else [*command, "--resume"]
         if e.saved:
             msg = f"{e}; results and checkpoint saved in {out}/. Resume with:"
+            again = _resume_command(command)
         else:
-            msg, again = f"{e}: nothing saved yet. Run again with:", command
-        print(f"\nactlab: {msg}\n  {shlex.join(again)}", file=sys.stderr)
+            msg, again = f"{e}: nothing saved yet. Run again with:", cmd
+        print(f"\nactlab: {msg}\n  {again}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except SaveFailed as e:
+        meta = _saved(out)
+        if meta is None:
+            then = f"nothing is saved yet; once it can be written, run again: {cmd}"
+        else:
+            then = (
+                f"the checkpoint at step {meta['steps_done']} is intact; once it can be "
+                f"written, resume with: {_resume_command(command)}"
+            )
+        print(f"actlab: error: cannot write {e}; {then}", file=sys.stderr)
+        return EXIT_USAGE
+    render = shlex.join(["actlab", "report", str(out)])
     try:
         rec = report.Record.of(result, proto.name, threshold=th, command=cmd)
         path = report.write(rec, out, th)
         text = report.console(rec)
-        (out / "summary.txt").write_text(text + "\n")
+        results.atomic_write(out / "summary.txt", lambda tmp: tmp.write_text(text + "\n"))
     except KeyboardInterrupt:
         print(
             f"\nactlab: interrupted while writing the report; the run is saved. Render it with:"
-            f"\n  {shlex.join(['actlab', 'report', str(out)])}",
+            f"\n  {render}",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
+    except OSError as e:
+        print(
+            f"actlab: error: cannot write {_os_error(e)}; the run is saved in {out}/: once it "
+            f"can be written, render the report with: {render}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     print(text)
     print(f"report: {path}")
     return 0
+
+
+def _resume_command(command: list[str]) -> str:
+    """``command`` with --resume added, unless it has a resume flag already."""
+    return shlex.join(command if set(RESUME_FLAGS) & set(command) else [*command, "--resume"])
+
+
+def _saved(out: Path) -> dict | None:
+    """The meta of ``out``'s checkpoint, or None if it has none that can be read."""
+    try:
+        return checkpoint.read(out)
+    except ValueError:
+        return None
 
 
 # ----------------------------------------------------------------------------- commands
@@ -285,7 +414,7 @@ def _list() -> int:
 def _report(args) -> int:
     try:
         rec = report.Record.load(args.dir)
-    except FileNotFoundError as e:
+    except (ValueError, FileNotFoundError) as e:
         raise UsageError(str(e)) from None
     path = report.write(rec, args.dir, args.threshold)
     print(report.console(rec))
@@ -309,8 +438,9 @@ def _compare(args) -> int:
 
 def _demo(p: argparse.ArgumentParser, out: Path) -> int:
     for argv in (
-        ["run", "mnist1d", "--out", str(out / "mnist1d")],
-        ["run", "xor", "--seeds", "100", "--out", str(out / "xor")],
+        # an interrupted demo continues where it stopped, a finished one is run again
+        ["run", "mnist1d", "--out", str(out / "mnist1d"), "--resume-or-start"],
+        ["run", "xor", "--seeds", "100", "--out", str(out / "xor"), "--resume-or-start"],
     ):
         code = _run(p.parse_args(argv), ["actlab", *argv])
         if code:
@@ -338,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args, ["actlab", *argv])
     except UsageError as e:
         p.exit(EXIT_USAGE, f"actlab: error: {e}\n")
+    except OSError as e:  # a file-system fault not met above: still one line, not a traceback
+        p.exit(EXIT_USAGE, f"actlab: error: {_os_error(e)}\n")
     except KeyboardInterrupt:
         print("\nactlab: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

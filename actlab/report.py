@@ -106,7 +106,8 @@ class Record:
 
     @classmethod
     def load(cls, out: str | os.PathLike) -> Record:
-        """From a folder written by ``results.save`` (FileNotFoundError if it is not one)."""
+        """From a folder written by ``results.save``: FileNotFoundError if it is not one,
+        ``results.CorruptFile`` (a ValueError naming the file) if a file cannot be read."""
         return cls(*results.load(out))
 
     @property

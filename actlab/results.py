@@ -1,6 +1,9 @@
 """Saving a result: ``results.json`` (the machine-readable summary other tools read) and
 ``trace.npz`` (every traced array, for re-rendering reports). Writes are atomic: a run that
-is killed mid-write leaves the previous complete files.
+is killed mid-write, or whose disk fills up, leaves the previous complete files.
+
+A file that cannot be read back (truncated, overwritten, not actlab's) raises ``CorruptFile``,
+a ``ValueError`` naming the file and what to do; the file is never deleted.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import json
 import os
 import platform
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,15 @@ from actlab.study import Result
 from actlab.train import Trace
 
 SCHEMA = 1
+REQUIRED = {  # what a results.json must hold for reports and comparisons
+    "experiment": str,
+    "complete": bool,
+    "steps_done": int,
+    "config": dict,
+    "activations": list,
+    "seeds": int,
+    "timing": dict,
+}
 _UMASK = os.umask(0o022)  # read the process umask (only settable), then put it back
 os.umask(_UMASK)
 
@@ -40,11 +54,35 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
         write(Path(tmp))
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private; give it a normal file's mode
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename != str(path):
+            # name the file the user knows (a disk full shows on the temporary one)
+            raise OSError(e.errno, e.strerror or str(e), str(path)) from e
         raise
     return path
+
+
+class CorruptFile(ValueError):
+    """A file of a run folder that cannot be read back. It is left where it is."""
+
+    def __init__(self, path: str | os.PathLike, reason: str, advice: str):
+        super().__init__(f"{path} is unreadable ({reason}); it is left as it is: {advice}")
+        self.path = Path(path)
+
+
+# what numpy, zipfile, zlib and json raise on a truncated or overwritten file
+_UNREADABLE = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error)
+
+
+def read_or_raise(path: str | os.PathLike, read: Callable[[Path], Any], advice: str) -> Any:
+    """``read(path)``; any way it fails to parse the file is raised as ``CorruptFile``."""
+    try:
+        return read(Path(path))
+    except _UNREADABLE as e:
+        reason = " ".join(f"{type(e).__name__}: {e}".split())  # one line
+        raise CorruptFile(path, reason, advice) from e
 
 
 def _atomic_bytes(path: Path, write: Callable[[Any], Any]) -> Path:
@@ -166,15 +204,38 @@ def save(result: Result, out: str | os.PathLike, experiment: str, **kw) -> Path:
     return out
 
 
+def _document(path: Path) -> dict:
+    doc = json.loads(path.read_text())
+    if not isinstance(doc, dict):
+        raise ValueError(f"a JSON {type(doc).__name__}, not an object")
+    wrong = [k for k, kind in REQUIRED.items() if not isinstance(doc.get(k), kind)]
+    if wrong:
+        raise ValueError(f"missing or mistyped: {', '.join(wrong)}")
+    return doc
+
+
+def _arrays(path: Path) -> tuple[Trace, np.ndarray]:
+    with np.load(path) as z:
+        return Trace(*(z[k] for k in Trace._fields)), z["diverged_at"]
+
+
 def load(out: str | os.PathLike) -> tuple[dict, Trace, np.ndarray]:
-    """``(results.json as dict, Trace of numpy arrays, diverged_at)`` from a run folder."""
+    """``(results.json as dict, Trace of numpy arrays, diverged_at)`` from a run folder.
+
+    Raises ``FileNotFoundError`` if either file is missing and ``CorruptFile`` if either
+    cannot be read.
+    """
     out = Path(out)
     if not (out / "results.json").exists():
         raise FileNotFoundError(f"{out} holds no results.json: is it an `actlab run --out` folder?")
     if not (out / "trace.npz").exists():
         raise FileNotFoundError(f"{out} holds results.json but no trace.npz beside it")
-    doc = json.loads((out / "results.json").read_text())
-    with np.load(out / "trace.npz") as z:
-        trace = Trace(*(z[k] for k in Trace._fields))
-        diverged_at = z["diverged_at"]
+    advice = f"run the experiment again with --out {out} (--resume if it is unfinished)"
+    doc = read_or_raise(out / "results.json", _document, advice)
+    trace, diverged_at = read_or_raise(out / "trace.npz", _arrays, advice)
+    lrs = doc["config"].get("lrs")
+    models = (len(doc["activations"]), *(() if lrs is None else (len(lrs),)), doc["seeds"])
+    if trace.step.shape[: len(models)] != models:
+        reason = f"its activations x seeds {models} do not fit trace.npz, {trace.step.shape}"
+        raise CorruptFile(out / "results.json", reason, advice)
     return doc, trace, diverged_at

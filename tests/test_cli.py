@@ -2,7 +2,10 @@
 one-line errors with exit code 2.
 
 One tiny deep-XOR study (2 activations x 3 seeds, 300 steps = 3 chunks) is run three times
-for the module: uninterrupted, interrupted by Ctrl-C after 2 chunks, and resumed.
+for the module: uninterrupted, interrupted by Ctrl-C after 2 chunks, and resumed. Tests of
+what is accepted without training use ``no_training``: reaching ``Study.start`` raises
+``Accepted``. Checkpoint files are ``tests/test_checkpoint.py``'s, file-system faults and
+kill -9 ``tests/test_faults.py``'s.
 """
 
 import contextlib
@@ -11,11 +14,10 @@ import json
 import shutil
 
 import numpy as np
-import optax
 import pytest
 
 import actlab
-from actlab import checkpoint, cli, study
+from actlab import checkpoint, cli, report, study
 from actlab import protocols as P
 
 ARGS = ["run", "xor", "--steps", "300", "--seeds", "3", "--acts", "sigmoid,relu", "--chunks", "3"]
@@ -30,6 +32,29 @@ def main(argv) -> tuple[int, str, str]:
         except SystemExit as e:
             code = e.code
     return code, out.getvalue(), err.getvalue()
+
+
+def one_line_error(got: tuple[int, str, str]) -> str:
+    """The error line of ``main``'s ``got``, checked to be all it wrote to stderr, exit 2."""
+    code, _, err = got
+    assert code == 2 and "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("actlab"), err
+    return lines[0]
+
+
+class Accepted(Exception):
+    """Training was about to start: every check before it passed."""
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """``Study.start`` raises ``Accepted``: nothing is compiled or trained."""
+
+    def start(self):
+        raise Accepted
+
+    monkeypatch.setattr(study.Study, "start", start)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +76,7 @@ def runs(tmp_path_factory):
         got["crash"] = main([*ARGS, "--out", crashed])
     got["after_crash"] = json.loads((crashed / "results.json").read_text())
     got["checkpoint"] = json.loads((crashed / checkpoint.SIDECAR).read_text())
+    shutil.copytree(crashed, tmp / "unfinished")
     got["mismatch"] = main([*ARGS, "--seeds", "4", "--out", crashed, "--resume"])
     got["resume"] = main([*ARGS, "--out", crashed, "--resume"])
     return full, crashed, got
@@ -130,13 +156,39 @@ def test_resumed_run_equals_uninterrupted_run(runs):
     assert not (crashed / checkpoint.NPZ).exists()
 
 
-def test_checkpoint_fingerprint_sees_the_learning_rate():
-    xor = P.get("xor")
-    a, b = (xor.build(P.Overrides(lr=lr, steps=10)) for lr in (0.01, 0.02))
-    fa, fb = checkpoint.fingerprint(a), checkpoint.fingerprint(b)
-    assert fa == checkpoint.fingerprint(a) and fa["optimizer"] != fb["optimizer"]
-    with pytest.raises(ValueError, match="other settings \\(optimizer: "):
-        checkpoint.check({"format": checkpoint.FORMAT, "fingerprint": fa}, fb)
+def test_run_into_an_unfinished_run_is_refused(runs, no_training):
+    unfinished = runs[0].parent / "unfinished"
+    saved = (unfinished / checkpoint.NPZ).read_bytes()
+    line = one_line_error(main([*ARGS, "--out", unfinished]))
+    assert f"{unfinished} holds an unfinished run ({checkpoint.NPZ}): add --resume" in line
+    assert (unfinished / checkpoint.NPZ).read_bytes() == saved
+
+
+def test_run_into_a_finished_run_starts_over(runs, no_training):
+    with pytest.raises(Accepted):  # make demo re-runs into its folders
+        main([*ARGS, "--out", runs[0]])
+
+
+def test_resume_without_a_run_to_resume_exits_2(tmp_path, no_training):
+    line = one_line_error(main([*ARGS, "--out", tmp_path, "--resume"]))
+    assert f"{tmp_path} holds no {checkpoint.NPZ}, so no run to resume" in line
+    assert "--resume-or-start" in line
+
+
+def test_resume_or_start_starts_when_there_is_no_run(tmp_path, no_training):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(Accepted):
+        cli.main([*ARGS, "--out", str(tmp_path / "new"), "--resume-or-start"])
+    assert (
+        err.getvalue()
+        == f"actlab: {tmp_path / 'new'} holds no run to resume: starting from step 0\n"
+    )
+
+
+def test_resume_command_adds_resume_unless_it_has_a_resume_flag():
+    assert cli._resume_command(["actlab", "run", "xor"]) == "actlab run xor --resume"
+    for flag in cli.RESUME_FLAGS:
+        assert cli._resume_command(["actlab", "run", "xor", flag]) == f"actlab run xor {flag}"
 
 
 # ----------------------------------------------------------------------------- report, compare
@@ -155,23 +207,53 @@ def test_report_rerenders_the_same_report(runs, tmp_path):
     assert (copy / "test_accuracy.png").exists()
 
 
+def table_rows(markdown: str) -> dict[str, dict[str, str]]:
+    """The rows of the first table in ``markdown``, by first cell: {row: {column: cell}}."""
+    lines = [line for line in markdown.splitlines() if line.startswith("|")]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    return {row[0]: dict(zip(cells[0], row)) for row in cells[2:]}  # [1] is |---|
+
+
 def test_compare_two_runs(runs, tmp_path):
     full, crashed, _ = runs
     code, stdout, _ = main(["compare", full, crashed, "--out", tmp_path / "cmp.md"])
     assert code == 0
     assert "- settings that differ: none" in stdout
-    lines = [line for line in stdout.splitlines() if line.startswith(("| sigmoid", "| relu"))]
-    assert len(lines) == 2
-    for line in lines:  # the resumed run equals the first: no difference at all
-        assert "| +0.0000 |" in line or "| – |" in line
+    rows = table_rows(stdout)
+    assert list(rows) == ["sigmoid", "relu"]
+    rec = report.Record.load(full)
+    for name, acc in zip(rec.labels, rec.final("test_accuracy")):
+        kept = acc[np.isfinite(acc)]  # diverged models are left out
+        assert kept.size > 0, f"every {name} model diverged: nothing to compare"
+        row = rows[name]  # the resumed run equals the first: same numbers, no difference
+        assert row["n A"] == row["n B"] == str(kept.size)
+        assert row["mean A"] == row["mean B"] == f"{kept.mean():.4f}"
+        assert row["B − A"] == "+0.0000"
     assert (tmp_path / "cmp.md").read_text().strip() == stdout.split("written to")[0].strip()
+
+
+def list_sections(stdout: str) -> dict[str, list[str]]:
+    """``actlab list``'s output: {heading: its indented lines}."""
+    sections: dict[str, list[str]] = {}
+    heading = ""
+    for line in stdout.splitlines():
+        if line.startswith(" "):
+            sections[heading].append(line)
+        else:
+            heading = line.split(" (")[0].rstrip(":")
+            sections[heading] = []
+    return sections
 
 
 def test_list_names_every_experiment_activation_and_dataset():
     code, stdout, _ = main(["list"])
     assert code == 0
-    for name in [*P.PROTOCOLS, *actlab.activations.names(), *cli.datasets()]:
-        assert name in stdout
+    got = list_sections(stdout)
+    # an experiment's own line starts with its name; its datasets line is indented further
+    assert [line.split()[0] for line in got["experiments"] if line[2] != " "] == list(P.PROTOCOLS)
+    assert got["activations"][0].strip().split(", ") == list(actlab.activations.names())
+    assert got["datasets"][0].strip().split(", ") == list(cli.datasets())
+    assert got["threshold metrics"][0].strip().split(", ") == list(report.THRESHOLD_METRICS)
 
 
 def test_demo_runs_mnist1d_then_xor_into_out(monkeypatch, tmp_path):
@@ -179,7 +261,8 @@ def test_demo_runs_mnist1d_then_xor_into_out(monkeypatch, tmp_path):
     monkeypatch.setattr(cli, "_run", lambda args, command: seen.append(command) or 0)
     assert main(["demo", "--out", tmp_path])[0] == 0
     assert [c[2] for c in seen] == ["mnist1d", "xor"]
-    assert seen[1][3:] == ["--seeds", "100", "--out", str(tmp_path / "xor")]
+    # a demo that was interrupted continues; a finished one is run again
+    assert seen[1][3:] == ["--seeds", "100", "--out", str(tmp_path / "xor"), "--resume-or-start"]
 
 
 # ----------------------------------------------------------------------------- bad arguments
@@ -206,6 +289,8 @@ ACCEPTED = ", ".join(P.PROTOCOLS)
         (["run", "xor", "--threshold", "speed=1"], "unknown threshold metric 'speed'; accepted:"),
         (["run", "xor", "--threshold", "0.25"], "expected METRIC=VALUE"),
         (["run", "xor", "--bogus"], "unrecognized arguments: --bogus"),
+        (["run", "xor", "--resume", "--resume-or-start"], "not allowed with argument --resume"),
+        (["run", "xor", "--epochs", "1e300"], "steps; accepted: at most 1073741824"),
         (["fly"], "invalid choice: 'fly'"),
         (["report", "{tmp}"], "holds no results.json"),
         (["compare", "{tmp}", "{tmp}"], "holds no results.json"),
@@ -227,27 +312,3 @@ def test_compare_runs_without_common_activations_exit_2(runs, tmp_path):
     (other / "results.json").write_text(json.dumps(doc))
     code, _, err = main(["compare", runs[0], other])
     assert code == 2 and "share no activation: sigmoid, relu vs elu, gelu" in err
-
-
-def test_fingerprint_changes_with_every_training_setting():
-    base = actlab.Study(
-        model=actlab.MLP(hidden=(4,)),
-        activations=("relu",),
-        data=actlab.data.xor(),
-        optimizer=optax.sgd(0.1),
-        seeds=2,
-        batch_size=None,
-        steps=10,
-        loss="bce",
-    )
-    fp = checkpoint.fingerprint(base)
-    for change in (
-        {"seeds": 3},
-        {"steps": 11},
-        {"seed": 1},
-        {"model": actlab.MLP(hidden=(5,))},
-        {"activations": ("tanh",)},
-        {"loss": "bce_clipped"},
-        {"optimizer": optax.sgd(0.2)},
-    ):
-        assert checkpoint.fingerprint(base.replace(**change)) != fp, change
