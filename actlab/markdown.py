@@ -1,0 +1,332 @@
+"""Rendering a report's tables as text: ``report.md`` (``markdown``), the terminal summary
+(``console``) and the two-run comparison (``compare_markdown``), with the number formats
+they share.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+
+from actlab.record import Record, Threshold
+from actlab.tables import CONFIDENCE, config_differences, summary_table, tables, threshold_of
+
+TEST_NAMES = {"wilcoxon": "Wilcoxon signed-rank", "ttest": "paired t", "permutation": "permutation"}
+
+
+def md_table(df: pd.DataFrame, align: str | None = None) -> str:
+    """A GitHub markdown table of ``df`` (cells with ``str``; ``align``: one ``l``/``r`` per
+    column, default first column left, the others right)."""
+    cols = [str(c) for c in df.columns]
+    align = align or "l" + "r" * (len(cols) - 1)
+    cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    lines = [
+        "| " + " | ".join(cell(c) for c in cols) + " |",
+        "| " + " | ".join("---:" if a == "r" else ":---" for a in align) + " |",
+    ]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(False)]
+    return "\n".join(lines)
+
+
+def fmt(x, spec: str = ".4f") -> str:
+    """A number for a table: "–" for NaN, "∞" for inf."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if isinstance(x, float) and math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    return format(x, spec)
+
+
+def fmt_ci(low, high, spec: str = ".4f") -> str:
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return "–"
+    return f"[{fmt(low, spec)}, {fmt(high, spec)}]"
+
+
+def _summary_md(t: pd.DataFrame, spec: str) -> str:
+    df = pd.DataFrame(
+        {
+            "activation": t["name"],
+            "n": t["n"],
+            "mean": [fmt(v, spec) for v in t["mean"]],
+            "95% CI": [fmt_ci(lo, hi, spec) for lo, hi in zip(t["ci_low"], t["ci_high"])],
+            "median": [fmt(v, spec) for v in t["median"]],
+            "IQM": [fmt(v, spec) for v in t["iqm"]],
+            "std": [fmt(v, spec) for v in t["std"]],
+            "diverged": [f"{k}/{n}" for k, n in zip(t["diverged"], t["seeds"])],
+        }
+    )
+    return md_table(df)
+
+
+def _pairwise_md(t: pd.DataFrame) -> str:
+    df = pd.DataFrame(
+        {
+            **({"lr": [fmt(v, "g") for v in t["lr"]]} if "lr" in t else {}),
+            "A": t["a"],
+            "B": t["b"],
+            "n": t["n"],
+            "mean A − B": [fmt(v, "+.4f") for v in t["mean_diff"]],
+            "95% CI": [fmt_ci(lo, hi) for lo, hi in zip(t["diff_ci_low"], t["diff_ci_high"])],
+            "p": [fmt(v, ".3g") for v in t["p"]],
+            "p (Holm)": [fmt(v, ".3g") for v in t["p_holm"]],
+            "P(A > B)": [fmt(v, ".2f") for v in t["p_improvement"]],
+            "Cohen's d_z": [fmt(v, ".2f") for v in t["cohens_d"]],
+        }
+    )
+    return md_table(df, ("l" if "lr" in t else "") + "ll" + "r" * 7)
+
+
+def _rate(k, n, rate, lo, hi) -> str:
+    return f"{k}/{n} ({fmt(rate, '.0%')}, CI {fmt(lo, '.0%')}–{fmt(hi, '.0%')})"
+
+
+def _failures_md(t: pd.DataFrame, th: Threshold | None) -> str:
+    cols = {"activation": t["name"]}
+    for what, title in (("diverged", "diverged"), ("failed", f"did not reach {th}")):
+        if f"{what}_k" in t:
+            cols[title] = [
+                _rate(*r)
+                for r in zip(
+                    t[f"{what}_k"],
+                    t["n"],
+                    t[f"{what}_rate"],
+                    t[f"{what}_ci_low"],
+                    t[f"{what}_ci_high"],
+                )
+            ]
+    return md_table(pd.DataFrame(cols))
+
+
+def _steps(x: float) -> str:
+    return "never" if math.isinf(x) else fmt(x, ".0f")
+
+
+def _threshold_md(t: pd.DataFrame, lrs: bool) -> str:
+    is_ref = t["name"] == t["reference"]
+    df = pd.DataFrame(
+        {
+            "activation": t["name"],
+            "reached": [f"{k}/{n}" for k, n in zip(t["reached"], t["n"])],
+            "median steps": [_steps(v) for v in t["median"]],
+            "mean steps (reached)": [fmt(v, ".0f") for v in t["mean_reached"]],
+            **({"reference": t["reference"]} if lrs else {}),
+            "steps / reference's": [
+                "reference" if r else fmt(v, ".2f") for r, v in zip(is_ref, t["ratio"])
+            ],
+            "95% CI": [
+                "" if r else fmt_ci(lo, hi, ".2f")
+                for r, lo, hi in zip(is_ref, t["ratio_ci_low"], t["ratio_ci_high"])
+            ],
+        }
+    )
+    return md_table(df)
+
+
+def _value(v) -> str:
+    if isinstance(v, (list, tuple)):
+        return ", ".join(map(str, v)) if v else "none"
+    return str(v)
+
+
+def _config_md(rec: Record) -> str:
+    doc = rec.doc
+    rows = [("experiment", doc["experiment"])]
+    if doc.get("command"):
+        rows.append(("command", f"`{doc['command']}`"))
+    rows += [("activations", ", ".join(rec.activations)), ("seeds", rec.seeds)]
+    rows += [(k, _value(v)) for k, v in doc["config"].items() if not (k == "lrs" and v is None)]
+    if rec.threshold is not None:
+        rows.append(("threshold", str(rec.threshold)))
+    return md_table(pd.DataFrame(rows, columns=["setting", "value"]), "ll")
+
+
+def _timing_md(rec: Record) -> str:
+    t, m = rec.doc["timing"], rec.doc.get("machine", {})
+    df = pd.DataFrame(
+        [
+            {
+                "compile s": fmt(t["compile_s"], ".1f"),
+                "train s": fmt(t["train_s"], ".1f"),
+                "models": t["models"],
+                "steps": t["steps"],
+                "model-steps / s": fmt(t["model_steps_per_s"], ",.0f"),
+                "backend": m.get("backend", "?"),
+                "devices": ", ".join(m.get("devices", [])),
+                "jax": m.get("jax", "?"),
+            }
+        ]
+    )
+    return md_table(df, "r" * 5 + "lll")
+
+
+def markdown(
+    rec: Record,
+    th: Threshold | str | Sequence | None = None,
+    tabs: dict[str, pd.DataFrame] | None = None,
+    files: Sequence[tuple[str, str]] = (),
+) -> str:
+    """The text of ``report.md``. ``th`` defaults to the run's threshold; ``files``:
+    (description, file name) of what was written beside it (plots are shown inline)."""
+    th = threshold_of(rec, th)
+    tabs = tables(rec, th) if tabs is None else tabs
+    doc, seeds = rec.doc, rec.seeds
+    size = f"{len(rec.activations)} activations × {seeds} seeds"
+    if rec.lrs is not None:
+        size += f" × {len(rec.lrs)} learning rates"
+    command = doc.get("command") or "actlab run ..."
+    resume = command if "--resume" in command.split() else f"{command} --resume"
+    status = (
+        f"Complete: {doc['steps_done']} steps."
+        if doc["complete"]
+        else f"**Partial run**: {doc['steps_done']} of {doc['timing']['steps']} steps "
+        f"(continue it with `{resume}`)."
+    )
+    ci = f"{CONFIDENCE:.0%}"
+    boot = (
+        f"Mean over seeds with its {ci} bootstrap CI (BCa, 2000 resamples; percentile where BCa "
+        "fails), median, IQM (interquartile mean) and sample std. Diverged models are excluded "
+        "from every statistic and counted in the last column."
+    )
+    pair = tabs["pairwise"]
+    test = TEST_NAMES.get(test := pair["test"].iloc[0] if len(pair) else "wilcoxon", test)
+    out = [
+        f"# {rec.experiment}: {size}",
+        "",
+        status,
+        "",
+        "## Configuration",
+        "",
+        _config_md(rec),
+        "",
+        "## Final test accuracy",
+        "",
+        boot,
+        "",
+        _summary_md(tabs["test_accuracy"], ".4f"),
+        "",
+        "## Final train loss",
+        "",
+        "Same statistics, of the loss on the training set at the last evaluation.",
+        "",
+        _summary_md(tabs["train_loss"], ".4g"),
+        "",
+        "## Pairwise comparisons of final test accuracy",
+        "",
+        f"Paired by seed (seed *i* gives every activation the same data order and "
+        f"initialisation); mean of per-seed differences A − B with its {ci} bootstrap CI; "
+        f"two-sided {test} test; p adjusted with Holm over the {len(pair)} comparisons; "
+        "P(A > B) = fraction of seeds where A beats B (ties count half); Cohen's d_z = mean "
+        "difference / sd of differences. Seeds where either model diverged are left out.",
+        "",
+        _pairwise_md(pair) if len(pair) else "(one activation: nothing to compare)",
+        "",
+        "## Divergence and failures",
+        "",
+        f"Counts over {seeds} seeds, rate with its {ci} Wilson interval."
+        + (
+            f" Failure: never reached {th} at an evaluation point (diverged models included)."
+            if th is not None
+            else ""
+        ),
+        "",
+        _failures_md(tabs["failures"], th),
+        "",
+    ]
+    if th is not None:
+        out += [
+            f"## Time to threshold: {th}",
+            "",
+            "Steps until the first evaluation point where the model reached it (evaluations "
+            f"every {doc['config']['eval_every']} steps; a diverged model counts only if it got "
+            "there before diverging). The reference is the activation with the smallest median"
+            + (" at each learning rate" if rec.lrs is not None else "")
+            + "; the ratio is this activation's median steps / the reference's (2 = needs twice "
+            f'as many steps), with a paired percentile-bootstrap {ci} CI. A median is "never" '
+            "(∞) when half the seeds or more never got there.",
+            "",
+            _threshold_md(tabs["threshold"], rec.lrs is not None),
+            "",
+        ]
+    out += ["## Timing", "", _timing_md(rec), ""]
+    images = [(d, f) for d, f in files if f.endswith(".png")]
+    if images:
+        out += ["## Plots", ""]
+        for desc, f in images:
+            out += [f"**{desc}** (`{f}`)", "", f"![{desc}]({f})", ""]
+    other = [(d, f) for d, f in files if not f.endswith(".png")]
+    if other:
+        out += ["## Files", ""] + [f"- `{f}`: {d}" for d, f in other] + [""]
+    return "\n".join(out)
+
+
+def console(rec: Record, tabs: dict[str, pd.DataFrame] | None = None) -> str:
+    """A short plain-text summary for the terminal: final test accuracy per activation."""
+    t = (tabs or {}).get("test_accuracy")
+    t = summary_table(rec, "test_accuracy") if t is None else t
+    df = pd.DataFrame(
+        {
+            "activation": t["name"],
+            "n": t["n"],
+            "mean": [fmt(v) for v in t["mean"]],
+            "95% CI": [fmt_ci(lo, hi) for lo, hi in zip(t["ci_low"], t["ci_high"])],
+            "median": [fmt(v) for v in t["median"]],
+            "diverged": [f"{k}/{n}" for k, n in zip(t["diverged"], t["seeds"])],
+        }
+    )
+    head = f"{rec.experiment}: final test accuracy over seeds (diverged models excluded)"
+    timing = rec.doc["timing"]
+    return (
+        f"{head}\n{df.to_string(index=False)}\n"
+        f"timing: compile {timing['compile_s']:.1f} s, train {timing['train_s']:.1f} s"
+    )
+
+
+def compare_markdown(
+    a: Record, b: Record, table: pd.DataFrame, names: tuple[str, str] = ("A", "B")
+) -> str:
+    """Markdown for ``compare``'s table, with what differs between the runs."""
+    na, nb = names
+    df = pd.DataFrame(
+        {
+            "activation": table["name"],
+            "n A": table["n_a"],
+            "n B": table["n_b"],
+            "mean A": [fmt(v) for v in table["mean_a"]],
+            "mean B": [fmt(v) for v in table["mean_b"]],
+            "B − A": [fmt(v, "+.4f") for v in table["mean_diff"]],
+            "95% CI": [
+                fmt_ci(lo, hi) for lo, hi in zip(table["diff_ci_low"], table["diff_ci_high"])
+            ],
+            "p": [fmt(v, ".3g") for v in table["p"]],
+            "p (Holm)": [fmt(v, ".3g") for v in table["p_holm"]],
+            "P(B > A)": [fmt(v, ".2f") for v in table["p_improvement"]],
+            "Cohen's d": [fmt(v, ".2f") for v in table["cohens_d"]],
+        }
+    )
+    diff = config_differences(a, b)
+    only = [x for x in a.labels if x not in b.labels] + [x for x in b.labels if x not in a.labels]
+    lines = [
+        "# Final test accuracy: B − A",
+        "",
+        f"- A: `{na}` ({a.experiment}, {a.seeds} seeds, {a.doc['steps_done']} steps"
+        f"{'' if a.doc['complete'] else ', partial'})",
+        f"- B: `{nb}` ({b.experiment}, {b.seeds} seeds, {b.doc['steps_done']} steps"
+        f"{'' if b.doc['complete'] else ', partial'})",
+        "- settings that differ: " + ("; ".join(diff) if diff else "none"),
+    ]
+    if only:
+        lines.append(f"- in one run only (not compared): {', '.join(only)}")
+    lines += [
+        "",
+        f"Independent runs, so unpaired: Welch's t-test, {CONFIDENCE:.0%} bootstrap CI of the "
+        "difference of means (each run resampled on its own), p adjusted with Holm over the "
+        "activations, P(B > A) from the Mann-Whitney U, Cohen's d with the pooled sd. Diverged "
+        "models are left out (n counts the rest).",
+        "",
+        md_table(df),
+        "",
+    ]
+    return "\n".join(lines)

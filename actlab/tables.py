@@ -1,0 +1,200 @@
+"""The numbers of a report as tables (``pandas.DataFrame``), computed from a ``Record``: the
+summary over seeds, paired comparisons, failure rates, time to threshold, the tidy long
+table, and the comparison of two independent runs. Nothing here formats or writes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from actlab import stats
+from actlab.record import Record, Threshold, parse_threshold
+from actlab.train import Trace
+
+CONFIDENCE = 0.95
+TIDY_COLUMNS = ("act", "lr", "seed", "step", "metric", "layer", "value")
+
+
+def summary_table(rec: Record, metric: str, *, seed: int = 0) -> pd.DataFrame:
+    """``stats.summarize`` of the final ``metric`` over seeds (diverged excluded), plus
+    ``diverged`` (count) and ``seeds``."""
+    table = stats.summarize(rec.final(metric), rec.labels, confidence=CONFIDENCE, seed=seed)
+    table["diverged"] = rec.diverged.sum(axis=1)
+    table["seeds"] = rec.seeds
+    return table
+
+
+def pairwise_table(rec: Record, metric: str = "test_accuracy", *, seed: int = 0) -> pd.DataFrame:
+    """``stats.pairwise`` (paired by seed) of the final ``metric`` between activations at the
+    same lr; ``p_holm`` is adjusted over every row of the table."""
+    final = rec.final(metric)
+    labels = np.asarray(rec.labels)
+    parts = []
+    for lr, idx in rec.lr_groups():
+        if len(idx) < 2:
+            continue
+        t = stats.pairwise(final[idx], list(labels[idx]), confidence=CONFIDENCE, seed=seed)
+        if lr is not None:
+            t.insert(0, "lr", lr)
+        parts.append(t)
+    if not parts:
+        return pd.DataFrame(columns=list(stats.PAIRWISE_COLUMNS))
+    table = pd.concat(parts, ignore_index=True)
+    table["p_holm"] = stats.holm(table["p"].to_numpy(float))
+    return table
+
+
+def times(rec: Record, th: Threshold) -> np.ndarray:
+    """[groups, seeds] first step at which each model reached ``th``; inf if never."""
+    t, _ = stats.time_to_threshold(rec.curve(th.metric), rec.steps, th.value, below=th.below)
+    return t
+
+
+def failure_table(rec: Record, th: Threshold | None = None) -> pd.DataFrame:
+    """Per group: diverged count and rate with Wilson CI; with ``th``, the same for models
+    that never reached it (``failed_*``)."""
+    div = stats.rates(rec.diverged, rec.labels, confidence=CONFIDENCE)
+    table = div.rename(columns={c: f"diverged_{c}" for c in ("k", "rate", "ci_low", "ci_high")})
+    if th is not None:
+        failed = stats.rates(~np.isfinite(times(rec, th)), rec.labels, confidence=CONFIDENCE)
+        for c in ("k", "rate", "ci_low", "ci_high"):
+            table[f"failed_{c}"] = failed[c].to_numpy()
+    return table
+
+
+def threshold_table(rec: Record, th: Threshold, *, seed: int = 0) -> pd.DataFrame:
+    """Per group: seeds that reached ``th``, median and mean (over those that reached it)
+    steps, and ``ratio`` = this median time / the reference's, with a paired bootstrap CI
+    (``stats.threshold_ratio``). The reference is the fastest activation at the same lr
+    (smallest median; the first listed when none reaches it), so ratios are >= 1 and read
+    "needs ratio times as many steps"."""
+    t = times(rec, th)
+    labels = rec.labels
+    rows = []
+    for _, idx in rec.lr_groups():
+        medians = np.array([np.median(t[g]) for g in idx])
+        ref = idx[int(np.argmin(medians))]
+        for g in idx:
+            reached = np.isfinite(t[g])
+            r = stats.threshold_ratio(t[ref], t[g], confidence=CONFIDENCE, seed=seed)
+            rows.append(
+                {
+                    "name": labels[g],
+                    "reached": int(reached.sum()),
+                    "n": int(t[g].size),
+                    "median": float(np.median(t[g])),
+                    "mean_reached": float(t[g][reached].mean()) if reached.any() else math.nan,
+                    "reference": labels[ref],
+                    "ratio": r["ratio"],
+                    "ratio_ci_low": r["ci_low"],
+                    "ratio_ci_high": r["ci_high"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def threshold_of(rec: Record, th) -> Threshold | None:
+    """``th`` parsed, or the threshold saved with the run when ``th`` is None."""
+    return rec.threshold if th is None else parse_threshold(th)
+
+
+def tables(rec: Record, th: Threshold | str | Sequence | None = None) -> dict[str, pd.DataFrame]:
+    """Every table of the report, as numbers (``th`` defaults to the run's threshold)."""
+    th = threshold_of(rec, th)
+    out = {
+        "test_accuracy": summary_table(rec, "test_accuracy"),
+        "train_loss": summary_table(rec, "train_loss"),
+        "pairwise": pairwise_table(rec, "test_accuracy"),
+        "failures": failure_table(rec, th),
+    }
+    if th is not None:
+        out["threshold"] = threshold_table(rec, th)
+    return out
+
+
+def tidy(rec: Record) -> pd.DataFrame:
+    """Long format: one row per activation x (lr) x seed x evaluation x metric (x layer).
+
+    Columns ``act`` (categorical), ``lr`` (only with an lr sweep), ``seed``, ``step``,
+    ``metric`` (categorical: every Trace field but ``step``; ``diverged`` is 0/1), ``layer``
+    (0 = input side, as ``layer_0``; -1 for scalar metrics) and ``value`` (float64).
+    """
+    lead = 2 + (rec.lrs is not None)  # axes before evals
+    steps = rec.steps.astype(np.int64)
+    metrics = [f for f in Trace._fields if f != "step"]
+    frames = []
+    for m in metrics:
+        a = np.asarray(getattr(rec.trace, m))
+        layered = a.ndim == lead + 2
+        if a.size == 0:
+            continue
+        idx = np.indices(a.shape, dtype=np.int32).reshape(a.ndim, -1)
+        cols = {"act": pd.Categorical.from_codes(idx[0], categories=list(rec.activations))}
+        if rec.lrs is not None:
+            cols["lr"] = np.asarray(rec.lrs, float)[idx[1]]
+        cols["seed"] = idx[lead - 1]
+        cols["step"] = steps[idx[lead]]
+        cols["metric"] = pd.Categorical.from_codes(
+            np.full(idx.shape[1], metrics.index(m), np.int8), categories=metrics
+        )
+        cols["layer"] = idx[lead + 1] if layered else np.full(idx.shape[1], -1, np.int32)
+        cols["value"] = a.astype(np.float64).ravel()
+        frames.append(pd.DataFrame(cols))
+    return pd.concat(frames, ignore_index=True)
+
+
+def compare(a: Record, b: Record, metric: str = "test_accuracy", *, seed: int = 0) -> pd.DataFrame:
+    """Per activation (and lr) present in both runs: final ``metric`` of ``b`` minus ``a``.
+
+    The runs are independent, so the comparison is unpaired: Welch's test, a bootstrap CI of
+    the difference of means resampling each run on its own, Cohen's d with the pooled sd,
+    P(B > A) = Mann-Whitney U / (n_a n_b). ``p_holm`` is adjusted over the activations.
+    Diverged models are left out. Raises ValueError if the runs share no activation.
+    """
+    common = [name for name in a.labels if name in b.labels]
+    if not common:
+        raise ValueError(
+            f"the runs share no activation: {', '.join(a.labels)} vs {', '.join(b.labels)}"
+        )
+    fa, fb = a.final(metric), b.final(metric)
+    n = max(a.seeds, b.seeds)
+    pad = lambda v: np.concatenate([v, np.full(n - v.size, np.nan)])  # noqa: E731
+    rows = []
+    for name in common:
+        x, y = fa[a.labels.index(name)], fb[b.labels.index(name)]
+        t = stats.pairwise(
+            np.stack([pad(y), pad(x)]), ["B", "A"], paired=False, confidence=CONFIDENCE, seed=seed
+        ).iloc[0]
+        rows.append(
+            {
+                "name": name,
+                "n_a": int(t["n_b"]),
+                "n_b": int(t["n_a"]),
+                "mean_a": float(np.nanmean(x)) if t["n_b"] else math.nan,
+                "mean_b": float(np.nanmean(y)) if t["n_a"] else math.nan,
+                "mean_diff": t["mean_diff"],
+                "diff_ci_low": t["diff_ci_low"],
+                "diff_ci_high": t["diff_ci_high"],
+                "p": t["p"],
+                "cohens_d": t["cohens_d"],
+                "p_improvement": t["p_improvement"],
+            }
+        )
+    table = pd.DataFrame(rows)
+    table.insert(9, "p_holm", stats.holm(table["p"].to_numpy(float)))
+    return table
+
+
+def config_differences(a: Record, b: Record) -> list[str]:
+    """Settings (config, seeds, experiment) that differ between two runs."""
+    da = {"experiment": a.experiment, "seeds": a.seeds, **a.doc["config"]}
+    db = {"experiment": b.experiment, "seeds": b.seeds, **b.doc["config"]}
+    return [
+        f"{k}: {da.get(k)} vs {db.get(k)}"
+        for k in dict.fromkeys([*da, *db])
+        if da.get(k) != db.get(k)
+    ]
