@@ -31,13 +31,13 @@ import argparse
 import math
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 
 from actlab import activations as A
-from actlab import checkpoint, report, results, runtime
 from actlab import data as D
 from actlab import protocols as P
+from actlab import report, results, runtime
+from actlab.runner import Interrupted, SaveFailed, execute, os_error, saved_meta
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 RESUME_FLAGS = ("--resume", "--resume-or-start")
@@ -46,28 +46,6 @@ MAX_STEPS = 2**30  # steps are counted in int32 on the device; room for a chunk 
 
 class UsageError(Exception):
     """A problem with what the user asked for: reported in one line, exit code 2."""
-
-
-class Interrupted(Exception):
-    """Ctrl-C during ``execute``, after what was done has been saved."""
-
-    def __init__(self, steps_done: int, steps: int, saved: bool):
-        super().__init__(f"interrupted at step {steps_done} of {steps}")
-        self.steps_done, self.steps, self.saved = steps_done, steps, saved
-
-
-class SaveFailed(Exception):
-    """A write into the run folder failed during ``execute`` (a full disk, ...). Every file
-    is written atomically, so the previous checkpoint is still valid."""
-
-    def __init__(self, error: OSError):
-        super().__init__(_os_error(error))
-        self.error = error
-
-
-def _os_error(e: OSError) -> str:
-    """``PATH (reason)``, one line."""
-    return f"{e.filename} ({e.strerror or e})" if e.filename else str(e)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -182,142 +160,7 @@ def _build(args) -> tuple[P.Protocol, object]:
     return proto, study
 
 
-def _check_out(out: Path) -> None:
-    """Raise ``UsageError`` unless ``out`` is a folder that can be written, or can be made
-    inside one. Called before anything is compiled, so that a bad --out costs nothing."""
-    accepted = "accepted: a folder that can be written, or a new path inside one"
-    try:
-        existing = next(p for p in (out, *out.parents) if p.exists())
-        if not existing.is_dir():
-            what = "is a file" if existing == out else f"is inside a file, {existing}"
-            raise UsageError(f"--out {out} {what}, not a folder; {accepted}")
-        with tempfile.TemporaryFile(dir=existing):  # a real write: mode bits do not stop root
-            pass
-    except OSError as e:
-        raise UsageError(f"--out {out} cannot be written ({e.strerror or e}); {accepted}") from None
-
-
 # ----------------------------------------------------------------------------- training
-
-
-def execute(
-    name: str,
-    study,
-    out: Path,
-    chunks: int = 20,
-    *,
-    progress: bool = True,
-    resume: bool = False,
-    or_start: bool = False,
-    threshold: report.Threshold | None = None,
-    command: str | None = None,
-):
-    """Train ``study`` in about ``chunks`` compiled calls (one compilation) and return its
-    ``Result``. After each call ``results.json``, ``trace.npz`` and a checkpoint are written
-    atomically into ``out``; the checkpoint is removed when the run completes.
-
-    ``resume=True`` continues from ``out``'s checkpoint (same chunk size, so the same
-    compiled program); if there is none it raises ``UsageError``, or with ``or_start=True``
-    starts from step 0. Without ``resume`` a checkpoint in ``out`` (an unfinished run) is
-    refused, not discarded. Raises ``UsageError`` for these, for an ``out`` that cannot be
-    written (before compiling) and for a checkpoint that is another study's or unreadable;
-    ``SaveFailed`` if a save fails (the previous checkpoint stays valid); ``Interrupted`` on
-    Ctrl-C, once what was done is saved.
-    """
-    from tqdm.auto import tqdm
-
-    out = Path(out)
-    _check_out(out)
-    try:
-        fp = checkpoint.fingerprint(study, experiment=name)
-        meta = _checkpoint_to_resume(out, fp, resume=resume, or_start=or_start)
-        try:
-            run = study.start()
-        except KeyboardInterrupt:
-            raise Interrupted(0, study.config().steps, saved=False) from None
-        if meta is not None:
-            meta = checkpoint.restore(run, out, fp)
-            per_chunk = int(meta["chunk"])
-        else:
-            per_chunk = max(1, -(-run.num_intervals // chunks))
-    except (ValueError, FileNotFoundError) as e:
-        raise UsageError(str(e)) from None
-
-    saved_kw = {"threshold": threshold, "command": command}
-
-    def save(snap: checkpoint.Snapshot) -> None:
-        done = snap.intervals_done >= run.num_intervals
-        res = checkpoint.result(run, snap)
-        try:
-            results.save(res, out, name, complete=done, **saved_kw)
-            if done:
-                checkpoint.remove(out)
-            else:
-                checkpoint.save(out, run, chunk=per_chunk, fp=fp, snap=snap)
-        except OSError as e:
-            raise SaveFailed(e) from None
-
-    snap = checkpoint.snapshot(run)
-    saved = run.intervals_done if meta is not None else -1
-    desc = f"{name} {_size(study)}"
-    bar = tqdm(
-        total=run.cfg.steps, initial=run.steps_done, unit="step", disable=not progress, desc=desc
-    )
-    try:
-        while not run.done:
-            run.advance(per_chunk)
-            snap = checkpoint.snapshot(run)  # consistent: taken between two chunks
-            bar.update(run.steps_done - bar.n)
-            save(snap)
-            saved = snap.intervals_done
-    except KeyboardInterrupt:
-        if snap.intervals_done > 0 and saved != snap.intervals_done:
-            save(snap)  # the interrupt came while saving: save that chunk again
-            saved = snap.intervals_done
-        steps_done = min(saved * run.cfg.eval_every, run.cfg.steps) if saved > 0 else 0
-        raise Interrupted(steps_done, run.cfg.steps, saved=saved > 0) from None
-    finally:
-        bar.close()  # before any message: it starts on a line of its own
-    checkpoint.remove(out)
-    return run.result()
-
-
-def _checkpoint_to_resume(out: Path, fp: dict, *, resume: bool, or_start: bool) -> dict | None:
-    """The meta of ``out``'s checkpoint to continue from, or None to start from step 0.
-
-    Raises ``UsageError`` where what ``out`` holds does not fit what was asked,
-    ``results.CorruptFile`` if the checkpoint cannot be read and ``ValueError`` if it is
-    another study's (both before anything is compiled).
-    """
-    held = (out / checkpoint.NPZ).exists()
-    if held and not resume:
-        raise UsageError(
-            f"{out} holds an unfinished run ({checkpoint.NPZ}): add --resume to continue it, "
-            f"or choose another --out (or remove {out}) to start over"
-        )
-    if not held:
-        if resume and not or_start:
-            raise UsageError(
-                f"--resume: {out} holds no {checkpoint.NPZ}, so no run to resume; run without "
-                "--resume to start one (--resume-or-start does either)"
-            )
-        if resume:
-            print(f"actlab: {out} holds no run to resume: starting from step 0", file=sys.stderr)
-        return None
-    meta = checkpoint.read(out)
-    checkpoint.check(meta, fp, out / checkpoint.NPZ)
-    problem = checkpoint.sidecar_problem(out, meta)
-    if problem:
-        print(
-            f"actlab: warning: {problem}; resuming from {checkpoint.NPZ}, the authority",
-            file=sys.stderr,
-        )
-    return meta
-
-
-def _size(study) -> str:
-    lrs = f" x {len(study.lrs)} lrs" if study.lrs is not None else ""
-    return f"{len(study.activations)} acts x {study.seeds} seeds{lrs}"
 
 
 def _run(args, command: list[str]) -> int:
@@ -340,6 +183,8 @@ def _run(args, command: list[str]) -> int:
             threshold=th,
             command=cmd,
         )
+    except (ValueError, FileNotFoundError) as e:  # the folder, a checkpoint or the study
+        raise UsageError(str(e)) from None
     except Interrupted as e:
         if e.saved:
             msg = f"{e}; results and checkpoint saved in {out}/. Resume with:"
@@ -349,7 +194,7 @@ def _run(args, command: list[str]) -> int:
         print(f"\nactlab: {msg}\n  {again}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except SaveFailed as e:
-        meta = _saved(out)
+        meta = saved_meta(out)
         if meta is None:
             then = f"nothing is saved yet; once it can be written, run again: {cmd}"
         else:
@@ -374,7 +219,7 @@ def _run(args, command: list[str]) -> int:
         return EXIT_INTERRUPTED
     except OSError as e:
         print(
-            f"actlab: error: cannot write {_os_error(e)}; the run is saved in {out}/: once it "
+            f"actlab: error: cannot write {os_error(e)}; the run is saved in {out}/: once it "
             f"can be written, render the report with: {render}",
             file=sys.stderr,
         )
@@ -387,14 +232,6 @@ def _run(args, command: list[str]) -> int:
 def _resume_command(command: list[str]) -> str:
     """``command`` with --resume added, unless it has a resume flag already."""
     return shlex.join(command if set(RESUME_FLAGS) & set(command) else [*command, "--resume"])
-
-
-def _saved(out: Path) -> dict | None:
-    """The meta of ``out``'s checkpoint, or None if it has none that can be read."""
-    try:
-        return checkpoint.read(out)
-    except ValueError:
-        return None
 
 
 # ----------------------------------------------------------------------------- commands
@@ -469,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         p.exit(EXIT_USAGE, f"actlab: error: {e}\n")
     except OSError as e:  # a file-system fault not met above: still one line, not a traceback
-        p.exit(EXIT_USAGE, f"actlab: error: {_os_error(e)}\n")
+        p.exit(EXIT_USAGE, f"actlab: error: {os_error(e)}\n")
     except KeyboardInterrupt:
         print("\nactlab: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ import pandas as pd
 
 import actlab
 from actlab import activations as A
-from actlab import plots, results
+from actlab import plots, runner
 from actlab import protocols as P
 
 QUICK_ENV = "ACTLAB_QUICK"
@@ -53,26 +52,32 @@ def parser(doc: str) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int)
     p.add_argument("--epochs", type=float)
     p.add_argument("--chunks", type=int, default=10, help="progress/save points")
+    resume = p.add_mutually_exclusive_group()
+    resume.add_argument("--resume", action="store_true", help="continue OUT's unfinished run")
+    resume.add_argument(
+        "--resume-or-start", action="store_true", help="continue it, or start if there is none"
+    )
     return p
 
 
-def train(study: actlab.Study, out: Path | None, name: str, chunks: int = 10, log=True):
-    """Train ``study`` in about ``chunks`` compiled calls (one compilation), saving
-    ``results.json`` and ``trace.npz`` after each when ``out`` is given."""
-    run = study.start()
-    per_chunk = max(1, -(-run.num_intervals // chunks))
-    t = time.perf_counter()
-    while not run.done:
-        run.advance(per_chunk)
-        if out is not None:
-            results.save(run.result(), out, name, complete=run.done)
-        if log:
-            print(
-                f"{name}: {run.steps_done}/{run.cfg.steps} steps, {time.perf_counter() - t:.0f} s",
-                file=sys.stderr,
-                flush=True,
-            )
-    return run.result()
+def train(
+    study: actlab.Study,
+    out: Path | None,
+    name: str,
+    chunks: int = 10,
+    log=True,
+    *,
+    resume: bool = False,
+    or_start: bool = False,
+):
+    """Train ``study``; with ``out``, through the library's chunked runner, so the run folder
+    gets ``results.json``, ``trace.npz`` and a checkpoint after each of about ``chunks``
+    compiled calls (one compilation), and ``resume=True`` continues an interrupted run."""
+    if out is None:
+        return study.run()
+    return runner.execute(
+        name, study, out, chunks, progress=log, resume=resume or or_start, or_start=or_start
+    )
 
 
 def markdown(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
@@ -147,14 +152,25 @@ def main(module, argv=None) -> int:
     if extra is not None:
         extra(p)
     args = p.parse_args(argv)
-    kw = {k: v for k, v in vars(args).items() if k not in ("quick", "out", "chunks")}
+    own = ("quick", "out", "chunks", "resume", "resume_or_start")
+    kw = {k: v for k, v in vars(args).items() if k not in own}
     try:
         study = module.build(quick=args.quick, **kw)
     except (ValueError, FileNotFoundError) as e:
         p.exit(2, f"{p.prog}: error: {e}\n")
     name = study.name
     out = args.out or Path("runs") / name
-    result = train(study, out, name, args.chunks)
+    try:
+        result = train(
+            study, out, name, args.chunks, resume=args.resume, or_start=args.resume_or_start
+        )
+    except (ValueError, FileNotFoundError) as e:  # the run folder or a checkpoint
+        p.exit(2, f"{p.prog}: error: {e}\n")
+    except runner.SaveFailed as e:
+        p.exit(2, f"{p.prog}: error: cannot write {e}; the last checkpoint is intact: --resume\n")
+    except runner.Interrupted as e:
+        again = "" if not e.saved else " (saved: add --resume to continue)"
+        p.exit(130, f"{p.prog}: {e}{again}\n")
     analysis = module.analyse(result, quick=args.quick)
     script = f"experiments/{Path(module.__file__).name}"
     command = "python " + " ".join([script, *(sys.argv[1:] if argv is None else argv)])

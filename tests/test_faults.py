@@ -29,7 +29,7 @@ from test_cli import Accepted, main, no_training, one_line_error  # noqa: F401 (
 
 import actlab
 from actlab import activations as A
-from actlab import checkpoint, cli, results
+from actlab import checkpoint, cli, results, runner
 
 # 120 intervals of 100 steps in 3 chunks of 40: a chunk is long enough (~1 s here) to be
 # killed in its middle, short enough for the suite
@@ -260,7 +260,7 @@ def test_out_that_cannot_be_written_is_refused_as_root_too(tmp_path, monkeypatch
     def refuse(**kw):  # what a read-only mount answers, even to root
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr(cli.tempfile, "TemporaryFile", refuse)
+    monkeypatch.setattr(runner.tempfile, "TemporaryFile", refuse)
     line = one_line_error(main([*ARGS, "--out", tmp_path / "run"]))
     assert f"--out {tmp_path / 'run'} cannot be written (Read-only file system)" in line
     assert not (tmp_path / "run").exists()

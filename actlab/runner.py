@@ -1,0 +1,198 @@
+"""The chunked runner: train a ``Study`` into a run folder, resumably.
+
+    result = runner.execute("xor", study, "runs/xor")                  # a fresh run
+    result = runner.execute("xor", study, "runs/xor", resume=True)     # continue it
+
+Training is compiled once and run in about ``chunks`` calls; after each, ``results.json``,
+``trace.npz`` and a checkpoint are written atomically into the folder, so a run killed at any
+point keeps what it computed and ``resume=True`` continues it, bit-identical to a run that
+was never stopped. Ctrl-C saves and raises ``Interrupted``. The ``actlab`` command,
+``experiments/`` and the notebooks all train through here.
+
+What the folder holds must fit what is asked, or ``RunFolderError`` (a ``ValueError``) says
+why before anything is compiled: an ``out`` that is a file or cannot be written, a resume
+with nothing to resume (unless ``or_start``), a fresh run into an unfinished one, a checkpoint
+of other settings. A damaged file raises ``results.CorruptFile`` and stays where it is; a
+failed write (a full disk) raises ``SaveFailed`` and leaves the previous checkpoint valid.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from actlab import checkpoint, results
+from actlab.record import Threshold
+
+
+class RunFolderError(ValueError):
+    """What the run folder holds, or is, does not fit what was asked."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C during ``execute``, after what was done has been saved."""
+
+    def __init__(self, steps_done: int, steps: int, saved: bool):
+        super().__init__(f"interrupted at step {steps_done} of {steps}")
+        self.steps_done, self.steps, self.saved = steps_done, steps, saved
+
+
+class SaveFailed(Exception):
+    """A write into the run folder failed during ``execute`` (a full disk, ...). Every file
+    is written atomically, so the previous checkpoint is still valid."""
+
+    def __init__(self, error: OSError):
+        super().__init__(os_error(error))
+        self.error = error
+
+
+def os_error(e: OSError) -> str:
+    """``PATH (reason)``, one line."""
+    return f"{e.filename} ({e.strerror or e})" if e.filename else str(e)
+
+
+def check_out(out: Path) -> None:
+    """Raise ``RunFolderError`` unless ``out`` is a folder that can be written, or can be made
+    inside one. Called before anything is compiled, so that a bad --out costs nothing."""
+    accepted = "accepted: a folder that can be written, or a new path inside one"
+    try:
+        existing = next(p for p in (out, *out.parents) if p.exists())
+        if not existing.is_dir():
+            what = "is a file" if existing == out else f"is inside a file, {existing}"
+            raise RunFolderError(f"--out {out} {what}, not a folder; {accepted}")
+        with tempfile.TemporaryFile(dir=existing):  # a real write: mode bits do not stop root
+            pass
+    except OSError as e:
+        why = e.strerror or e
+        raise RunFolderError(f"--out {out} cannot be written ({why}); {accepted}") from None
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def execute(
+    name: str,
+    study,
+    out: Path,
+    chunks: int = 20,
+    *,
+    progress: bool = True,
+    resume: bool = False,
+    or_start: bool = False,
+    threshold: Threshold | None = None,
+    command: str | None = None,
+):
+    """Train ``study`` into the run folder ``out`` in about ``chunks`` compiled calls (one
+    compilation) and return its ``Result``; ``name`` is the experiment's name in the files.
+    After each call ``results.json``, ``trace.npz`` and a checkpoint are written atomically
+    into ``out``; the checkpoint is removed when the run completes.
+
+    ``resume=True`` continues from ``out``'s checkpoint (same chunk size, so the same
+    compiled program); if there is none it raises ``RunFolderError``, or with ``or_start=True``
+    starts from step 0. Without ``resume`` a checkpoint in ``out`` (an unfinished run) is
+    refused, not discarded. Raises ``RunFolderError`` for these and for an ``out`` that cannot
+    be written (before compiling), ``ValueError`` for a checkpoint of other settings,
+    ``results.CorruptFile`` for one that cannot be read, ``ValueError`` from the study itself;
+    ``SaveFailed`` if a save fails (the previous checkpoint stays valid); ``Interrupted`` on
+    Ctrl-C, once what was done is saved.
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    check_out(out)
+    fp = checkpoint.fingerprint(study, experiment=name)
+    meta = _checkpoint_to_resume(out, fp, resume=resume, or_start=or_start)
+    try:
+        run = study.start()
+    except KeyboardInterrupt:
+        raise Interrupted(0, study.config().steps, saved=False) from None
+    if meta is not None:
+        meta = checkpoint.restore(run, out, fp)
+        per_chunk = int(meta["chunk"])
+    else:
+        per_chunk = max(1, -(-run.num_intervals // chunks))
+
+    saved_kw = {"threshold": threshold, "command": command}
+
+    def save(snap: checkpoint.Snapshot) -> None:
+        done = snap.intervals_done >= run.num_intervals
+        res = checkpoint.result(run, snap)
+        try:
+            results.save(res, out, name, complete=done, **saved_kw)
+            if done:
+                checkpoint.remove(out)
+            else:
+                checkpoint.save(out, run, chunk=per_chunk, fp=fp, snap=snap)
+        except OSError as e:
+            raise SaveFailed(e) from None
+
+    snap = checkpoint.snapshot(run)
+    saved = run.intervals_done if meta is not None else -1
+    desc = f"{name} {_size(study)}"
+    bar = tqdm(
+        total=run.cfg.steps, initial=run.steps_done, unit="step", disable=not progress, desc=desc
+    )
+    try:
+        while not run.done:
+            run.advance(per_chunk)
+            snap = checkpoint.snapshot(run)  # consistent: taken between two chunks
+            bar.update(run.steps_done - bar.n)
+            save(snap)
+            saved = snap.intervals_done
+    except KeyboardInterrupt:
+        if snap.intervals_done > 0 and saved != snap.intervals_done:
+            save(snap)  # the interrupt came while saving: save that chunk again
+            saved = snap.intervals_done
+        steps_done = min(saved * run.cfg.eval_every, run.cfg.steps) if saved > 0 else 0
+        raise Interrupted(steps_done, run.cfg.steps, saved=saved > 0) from None
+    finally:
+        bar.close()  # before any message: it starts on a line of its own
+    checkpoint.remove(out)
+    return run.result()
+
+
+def _checkpoint_to_resume(out: Path, fp: dict, *, resume: bool, or_start: bool) -> dict | None:
+    """The meta of ``out``'s checkpoint to continue from, or None to start from step 0.
+
+    Raises ``RunFolderError`` where what ``out`` holds does not fit what was asked,
+    ``results.CorruptFile`` if the checkpoint cannot be read and ``ValueError`` if it is
+    another study's (both before anything is compiled).
+    """
+    held = (out / checkpoint.NPZ).exists()
+    if held and not resume:
+        raise RunFolderError(
+            f"{out} holds an unfinished run ({checkpoint.NPZ}): add --resume to continue it, "
+            f"or choose another --out (or remove {out}) to start over"
+        )
+    if not held:
+        if resume and not or_start:
+            raise RunFolderError(
+                f"--resume: {out} holds no {checkpoint.NPZ}, so no run to resume; run without "
+                "--resume to start one (--resume-or-start does either)"
+            )
+        if resume:
+            print(f"actlab: {out} holds no run to resume: starting from step 0", file=sys.stderr)
+        return None
+    meta = checkpoint.read(out)
+    checkpoint.check(meta, fp, out / checkpoint.NPZ)
+    problem = checkpoint.sidecar_problem(out, meta)
+    if problem:
+        print(
+            f"actlab: warning: {problem}; resuming from {checkpoint.NPZ}, the authority",
+            file=sys.stderr,
+        )
+    return meta
+
+
+def _size(study) -> str:
+    lrs = f" x {len(study.lrs)} lrs" if study.lrs is not None else ""
+    return f"{len(study.activations)} acts x {study.seeds} seeds{lrs}"
+
+
+def saved_meta(out: Path) -> dict | None:
+    """The meta of ``out``'s checkpoint, or None if it has none that can be read."""
+    try:
+        return checkpoint.read(out)
+    except ValueError:
+        return None
