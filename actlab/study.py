@@ -28,7 +28,17 @@ import optax
 
 from actlab import activations as A
 from actlab.data import Dataset
-from actlab.train import Config, Optimizer, Trace, TrainState, make_train, model_for, seed_keys
+from actlab.train import (
+    LOSSES,
+    Config,
+    Keys,
+    Optimizer,
+    Trace,
+    TrainState,
+    make_train,
+    model_for,
+    seed_keys,
+)
 
 MODES = ("grouped", "switch")
 SEED_LOOPS = ("auto", "vmap", "map")
@@ -89,8 +99,8 @@ class Study:
                     "lrs= needs optimizer to be a function of the learning rate, "
                     "e.g. optimizer=optax.adam, not optax.adam(1e-3)"
                 )
-            if len(self.lrs) == 0 or not all(float(lr) > 0 for lr in self.lrs):
-                raise ValueError(f"lrs must be positive learning rates, got {self.lrs!r}")
+            if len(self.lrs) == 0 or not all(0 < float(lr) < math.inf for lr in self.lrs):
+                raise ValueError(f"lrs must be positive finite learning rates, got {self.lrs!r}")
         elif not isinstance(self.optimizer, optax.GradientTransformation):
             raise ValueError(
                 "optimizer is a function of the learning rate: give lrs=(...), "
@@ -98,6 +108,19 @@ class Study:
             )
         if self.evals < 1:
             raise ValueError(f"evals must be >= 1, got {self.evals}")
+        _at_least_one(
+            steps=self.steps,
+            batch_size=self.batch_size,
+            eval_every=self.eval_every,
+            eval_examples=self.eval_examples,
+            train_eval_examples=self.train_eval_examples,
+        )
+        if self.epochs is not None and not 0 < self.epochs < math.inf:
+            raise ValueError(f"epochs must be a positive finite number, got {self.epochs!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; accepted: {', '.join(LOSSES)}")
+        if not set(self.hold) <= set(Keys._fields):
+            raise ValueError(f"hold: unknown streams in {self.hold!r}; accepted: {Keys._fields}")
 
     @property
     def num_steps(self) -> int:
@@ -142,6 +165,13 @@ class Study:
             if callback is not None:
                 callback(r)
         return r.result()
+
+
+def _at_least_one(**fields) -> None:
+    """Raise ``ValueError`` naming the first field that is given but not an integer >= 1."""
+    for name, v in fields.items():
+        if v is not None and (not isinstance(v, (int, np.integer)) or v < 1):
+            raise ValueError(f"{name} must be a positive integer or None, got {v!r}")
 
 
 def _vmapped(fn, n_rest: int, *, lr_axis: bool, act_axis: bool, state_in: bool, seed_map: bool):

@@ -471,8 +471,7 @@ def test_study_accepts_valid_fields_and_refuses_the_rest_with_value_error(drawn)
         assert valid, kw
 
 
-# Values Study does not refuse yet (study.py is not part of this change): each is a
-# training that fails late, or trains nothing sensible
+# Values Study once accepted: each was a training that failed late, or trained nothing sensible
 GAPS = [
     ("steps", 0),
     ("steps", -1),
@@ -490,13 +489,7 @@ GAPS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "field, value",
-    [
-        pytest.param(f, v, marks=pytest.mark.xfail(reason="Study does not check it yet"))
-        for f, v in GAPS
-    ],
-)
+@pytest.mark.parametrize("field, value", GAPS)
 def test_study_refuses_an_out_of_range_field_with_value_error(field, value):
     kw = {**BASE, "activations": ("relu",), "optimizer": optax.sgd(0.1), "steps": 10}
     if field == "epochs":
