@@ -54,6 +54,7 @@ class Protocol(NamedTuple):
 
 IMAGES = ("fashion_mnist", "mnist", "kmnist", "cifar10")  # [n, H, W, C] uint8, 10 classes
 FLAT = (*IMAGES, "mnist1d")  # what an MLP with 10 outputs can take
+MLP_DATA = ("mnist1d", *IMAGES, "teacher_student")  # an MLP sized by the data: any flat input
 
 
 def _length(o: Overrides, steps=None, epochs=None) -> dict:
@@ -138,7 +139,7 @@ def mnist1d(o: Overrides) -> Study:
         name="mnist1d",
         model=MLP(hidden=(256, 128)),
         activations=o.acts or ("sigmoid", "tanh", "relu", "leaky_relu"),
-        data=_dataset(o, "mnist1d", FLAT),
+        data=_dataset(o, "mnist1d", MLP_DATA),
         optimizer=optax.adam(o.lr or 1e-3),
         seeds=o.seeds or (4 if o.quick else 10),
         batch_size=32,
@@ -265,7 +266,7 @@ PROTOCOLS: dict[str, Protocol] = {
             "MLP 256-128 on MNIST-1D, Adam 1e-3",
             "article 001 protocol",
             mnist1d,
-            ("mnist1d", "mnist", "fashion_mnist", "kmnist", "cifar10", "teacher_student"),
+            MLP_DATA,
         ),
         Protocol(
             "two_layer_mnist",

@@ -155,6 +155,23 @@ def test_quick_variant_trains(name):
     assert (before != after).all()  # three steps moved every model
 
 
+OFFLINE = {"xor", "mnist1d", "teacher_student", "fashion_mnist"}  # mnist, cifar10: network
+
+
+@pytest.mark.parametrize(
+    "name, dataset",
+    [
+        pytest.param(n, d, marks=[needs_fashion] if d == "fashion_mnist" else [])
+        for n, proto in P.PROTOCOLS.items()
+        for d in proto.datasets
+        if d in OFFLINE
+    ],
+)
+def test_every_dataset_a_protocol_lists_is_accepted(name, dataset):
+    study = P.get(name).build(P.Overrides(dataset=dataset, quick=True))
+    assert study.data.name == dataset
+
+
 @pytest.mark.parametrize(
     "name, dataset",
     [
