@@ -156,7 +156,7 @@ def _differences(saved: dict, now: dict) -> list[str]:
     keys = [
         k for k in dict.fromkeys([*saved, *now]) if k not in LABELS and saved.get(k) != now.get(k)
     ]
-    short = lambda v: s if len(s := json.dumps(v)) <= 40 else s[:37] + "..."  # noqa: E731
+    short = lambda v: s if len(s := json.dumps(v)) <= 40 else s[:37] + "..."
     return [f"{k}: {short(saved.get(k))} then, {short(now.get(k))} now" for k in keys]
 
 

@@ -21,7 +21,7 @@ def md_table(df: pd.DataFrame, align: str | None = None) -> str:
     column, default first column left, the others right)."""
     cols = [str(c) for c in df.columns]
     align = align or "l" + "r" * (len(cols) - 1)
-    cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    cell = lambda v: str(v).replace("|", "\\|").replace("\n", " ")
     lines = [
         "| " + " | ".join(cell(c) for c in cols) + " |",
         "| " + " | ".join("---:" if a == "r" else ":---" for a in align) + " |",

@@ -81,7 +81,7 @@ def _kernel_init(init: Init):
 def _bias_init(init: Init, fan_in: int):
     if init.bias == "pytorch":
         bound = 1 / math.sqrt(fan_in)
-        base = lambda key, shape, dtype=jnp.float32: jax.random.uniform(  # noqa: E731
+        base = lambda key, shape, dtype=jnp.float32: jax.random.uniform(
             key, shape, dtype, -bound, bound
         )
     elif init.bias == "normal":

@@ -184,7 +184,7 @@ def _vmapped(fn, n_rest: int, *, lr_axis: bool, act_axis: bool, state_in: bool, 
     rest = (None,) * n_rest
     outer = 0 if state_in else None
     if seed_map:
-        f = lambda x, *args: jax.lax.map(lambda xi: fn(xi, *args), x)  # noqa: E731
+        f = lambda x, *args: jax.lax.map(lambda xi: fn(xi, *args), x)
     else:
         f = jax.vmap(fn, in_axes=(0, None, None, *rest))
     if lr_axis:
@@ -230,7 +230,7 @@ class Run:
             study.seed_loop == "auto" and self._params_per_model() >= MAP_ABOVE_PARAMS
         )
         self.seed_loop = "map" if seed_map else "vmap"
-        vm = lambda fn, n_rest, state_in: _vmapped(  # noqa: E731
+        vm = lambda fn, n_rest, state_in: _vmapped(
             fn, n_rest, lr_axis=lr_axis, act_axis=switch, state_in=state_in, seed_map=seed_map
         )
 
@@ -263,12 +263,12 @@ class Run:
             P = jax.sharding.PartitionSpec
             state_spec = P(*[None] * (int(switch) + int(lr_axis)), "seeds")
             trace_spec = P(*[None] * (1 + int(lr_axis)), "seeds")
-            smap = lambda f, ins: jax.shard_map(  # noqa: E731
+            smap = lambda f, ins: jax.shard_map(
                 f, mesh=mesh, in_specs=ins, out_specs=(state_spec, trace_spec), check_vma=False
             )
             init_all = smap(init_all, (P("seeds"), P(), P()))
             advance_fn = advance_all
-            advance_all = lambda states, lrs, arrays, t0, intervals: smap(  # noqa: E731
+            advance_all = lambda states, lrs, arrays, t0, intervals: smap(
                 lambda s, lr, a, t: advance_fn(s, lr, a, t, intervals), (state_spec, P(), P(), P())
             )(states, lrs, arrays, t0)
 

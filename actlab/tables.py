@@ -162,7 +162,7 @@ def compare(a: Record, b: Record, metric: str = "test_accuracy", *, seed: int = 
         )
     fa, fb = a.final(metric), b.final(metric)
     n = max(a.seeds, b.seeds)
-    pad = lambda v: np.concatenate([v, np.full(n - v.size, np.nan)])  # noqa: E731
+    pad = lambda v: np.concatenate([v, np.full(n - v.size, np.nan)])
     rows = []
     for name in common:
         x, y = fa[a.labels.index(name)], fb[b.labels.index(name)]

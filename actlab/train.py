@@ -269,7 +269,7 @@ def make_train(cfg: Config, data: Dataset) -> Train:
         ds = [d["d"][0] for _, d in sorted(cap["derivatives"].items(), key=_layer_order)]
         if not ds:
             return jnp.zeros(0), jnp.zeros(0)
-        axes = lambda d: tuple(range(d.ndim - 1))  # noqa: E731  (examples and positions)
+        axes = lambda d: tuple(range(d.ndim - 1))  # (examples and positions)
         dead = jnp.stack([jnp.all(jnp.abs(d) == 0, axis=axes(d)).mean() for d in ds])
         flat = jnp.stack([jnp.all(jnp.abs(d) < sat[act], axis=axes(d)).mean() for d in ds])
         nan = jnp.stack([jnp.isnan(d).any() for d in ds])
@@ -336,7 +336,7 @@ def make_train(cfg: Config, data: Dataset) -> Train:
         return jax.lax.scan(body, state, jnp.arange(intervals))
 
     hidden_layers = n_layers - 1
-    f0, vec = jnp.float32(jnp.nan), lambda k: jnp.full(k, jnp.nan, jnp.float32)  # noqa: E731
+    f0, vec = jnp.float32(jnp.nan), lambda k: jnp.full(k, jnp.nan, jnp.float32)
     blank = Trace(
         jnp.int32(cfg.steps), f0, f0, f0, f0, f0, vec(n_layers), vec(n_layers), vec(n_layers),
         vec(hidden_layers), vec(hidden_layers), jnp.bool_(False),

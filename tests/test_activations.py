@@ -107,7 +107,7 @@ def test_switch_over_every_branch_has_finite_grads_at_extremes():
     # under vmap a traced index runs every branch: one overflowing branch would poison all
     acts = tuple(a.name for a in A.REGISTRY.values())
     x = jnp.array([-1e4, -100.0, 0.0, 100.0, 1e4] * 2)  # even width: maxout pairs
-    f = lambda i: jax.grad(lambda z: A.apply(acts, i, z).sum())(x)  # noqa: E731
+    f = lambda i: jax.grad(lambda z: A.apply(acts, i, z).sum())(x)
     g = jax.vmap(f)(jnp.arange(len(acts)))
     assert jnp.isfinite(g).all()
 
@@ -151,7 +151,7 @@ def test_saturating_sides(a):
 
 
 def test_relu_like_derivative_at_zero_is_the_left_derivative():
-    at0 = lambda name: float(jax.grad(A.get(name).fn)(0.0))  # noqa: E731
+    at0 = lambda name: float(jax.grad(A.get(name).fn)(0.0))
     assert at0("relu") == 0.0
     assert at0("leaky_relu") == pytest.approx(0.01)
     assert at0("relu6") == 0.0

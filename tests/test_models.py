@@ -17,7 +17,7 @@ def test_shift_convolution_equals_xla_convolution(kernel):
     q = shifts.init(jax.random.key(1), x, 0)
     jax.tree.map(np.testing.assert_array_equal, p, q)  # same parameters for the same key
     np.testing.assert_allclose(shifts.apply(p, x, 0), xla.apply(p, x, 0), rtol=1e-5, atol=1e-5)
-    loss = lambda m: lambda p: jnp.sum(m.apply(p, x, 0) ** 2)  # noqa: E731
+    loss = lambda m: lambda p: jnp.sum(m.apply(p, x, 0) ** 2)
     gx, gs = jax.grad(loss(xla))(p), jax.grad(loss(shifts))(p)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), gx, gs)
 

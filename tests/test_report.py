@@ -230,7 +230,7 @@ def synthetic_sweep(acts=("relu", "tanh"), lrs=(1e-3, 1e-2), seeds=4, evals=3, l
     """A Record with an lr sweep, [acts, lrs, seeds, evals, (layers)], no training."""
     rng = np.random.default_rng(0)
     lead = (len(acts), len(lrs), seeds)
-    u = lambda *extra: rng.uniform(0.1, 0.9, (*lead, evals, *extra)).astype(np.float32)  # noqa: E731
+    u = lambda *extra: rng.uniform(0.1, 0.9, (*lead, evals, *extra)).astype(np.float32)
     trace = Trace(
         step=np.broadcast_to(np.arange(evals, dtype=np.int32) * 10, (*lead, evals)).copy(),
         batch_loss=u(),
