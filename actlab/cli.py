@@ -33,10 +33,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from actlab import activations as A
-from actlab import data as D
-from actlab import protocols as P
-from actlab import report, results, runtime
+from actlab import activations, data, protocols, report, results, runtime
 from actlab.runner import Interrupted, SaveFailed, execute, os_error, saved_meta
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -76,7 +73,7 @@ def _positive_float(s: str) -> float:
 
 def _acts(s: str) -> tuple[str, ...]:
     try:
-        return A.resolve(s)
+        return activations.resolve(s)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
@@ -90,14 +87,14 @@ def _threshold(s: str) -> report.Threshold:
 
 def datasets() -> tuple[str, ...]:
     """Every dataset name ``actlab.data.load`` knows without a path."""
-    return (*D.BUILTIN, *D.IMAGES)
+    return (*data.BUILTIN, *data.IMAGES)
 
 
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="actlab", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a named experiment")
-    run.add_argument("experiment", help=f"one of: {', '.join(P.PROTOCOLS)} (actlab list)")
+    run.add_argument("experiment", help=f"one of: {', '.join(protocols.PROTOCOLS)} (actlab list)")
     _run_options(run)
     rep = sub.add_parser("report", help="re-render report.md, tidy table and plots of a run")
     rep.add_argument("dir", type=Path, help="a folder written by actlab run")
@@ -139,15 +136,15 @@ def _run_options(run: argparse.ArgumentParser) -> None:
     )
 
 
-def _build(args) -> tuple[P.Protocol, object]:
-    proto = P.get(args.experiment)
+def _build(args) -> tuple[protocols.Protocol, object]:
+    proto = protocols.get(args.experiment)
     if args.dataset is not None and args.dataset not in proto.datasets:
         what = "does not fit" if args.dataset in datasets() else "does not know"
         raise ValueError(
             f"experiment {proto.name!r} {what} dataset {args.dataset!r}; "
             f"accepted: {', '.join(proto.datasets)}"
         )
-    o = P.Overrides(
+    o = protocols.Overrides(
         args.acts, args.seeds, args.steps, args.epochs, args.lr, args.dataset, args.quick
     )
     study = proto.build(o)
@@ -239,10 +236,10 @@ def _resume_command(command: list[str]) -> str:
 
 def _list() -> int:
     print("experiments:")
-    for proto in P.PROTOCOLS.values():
+    for proto in protocols.PROTOCOLS.values():
         print(f"  {proto.name:<24} {proto.summary} ({proto.source})")
         print(f"  {'':<24} datasets: {', '.join(proto.datasets)}")
-    print("activations:\n  " + ", ".join(A.names()))
+    print("activations:\n  " + ", ".join(activations.names()))
     print("datasets:\n  " + ", ".join(datasets()))
     print("threshold metrics (--threshold METRIC=VALUE):\n  " + ", ".join(report.THRESHOLD_METRICS))
     return 0

@@ -22,7 +22,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from actlab import activations as A
+from actlab import activations
 
 CONV_IMPLS = ("xla", "shifts")
 WEIGHT_SCHEMES = ("pytorch", "glorot", "he", "lecun", "normal")
@@ -106,13 +106,17 @@ class Hidden(nn.Module):
     @nn.compact
     def __call__(self, z: jax.Array, act, capture: bool = False) -> jax.Array:
         slope = None
-        if any(A.get(a).has_params for a in self.acts):
-            init = max(A.get(a).param_init for a in self.acts if A.get(a).has_params)
+        if any(activations.get(a).has_params for a in self.acts):
+            init = max(
+                activations.get(a).param_init for a in self.acts if activations.get(a).has_params
+            )
             slope = self.param("slope", nn.initializers.constant(init), (self.width,))
-        out = A.apply(self.acts, act, z, slope)
+        out = activations.apply(self.acts, act, z, slope)
         if capture:
-            d = jax.jvp(lambda u: A.apply(self.acts, act, u, slope), (z,), (jnp.ones_like(z),))[1]
-            meaningful = jnp.array([A.has_unit_derivative(a) for a in self.acts])[act]
+            d = jax.jvp(
+                lambda u: activations.apply(self.acts, act, u, slope), (z,), (jnp.ones_like(z),)
+            )[1]
+            meaningful = jnp.array([activations.has_unit_derivative(a) for a in self.acts])[act]
             self.sow("derivatives", "d", jnp.where(meaningful, d, jnp.nan))
         return out
 
@@ -166,7 +170,7 @@ class MLP(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, act=0, capture: bool = False) -> jax.Array:
         x = x.reshape(x.shape[0], -1)
-        k = A.pieces(self.acts)
+        k = activations.pieces(self.acts)
         for i, width in enumerate(self.hidden):
             z = _layer(self.init_scheme, width * k, x.shape[-1], f"layer_{i}")(x)
             x = Hidden(self.acts, width, name=f"slope_{i}")(z, act, capture)
@@ -205,7 +209,7 @@ class CNN(nn.Module):
             )
         if x.ndim == 3:
             x = x[..., None]
-        k = A.pieces(self.acts)
+        k = activations.pieces(self.acts)
         i = 0
         for c in self.features:
             fan_in = self.kernel * self.kernel * x.shape[-1]

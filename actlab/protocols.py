@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 import optax
 
-from actlab import data as D
+from actlab import data
 from actlab.models import CNN, MLP, Init
 from actlab.study import Study
 
@@ -66,17 +66,17 @@ def _length(o: Overrides, steps=None, epochs=None) -> dict:
     return {"steps": steps, "epochs": epochs}
 
 
-def _dataset(o: Overrides, default: str, fits: tuple[str, ...] | None = None) -> D.Dataset:
+def _dataset(o: Overrides, default: str, fits: tuple[str, ...] | None = None) -> data.Dataset:
     """The dataset to run on; ``fits`` (the protocol's ``datasets``) rejects the others."""
     name = o.dataset or default
     if fits is not None and name not in fits:
         raise ValueError(
             f"this experiment does not fit dataset {name!r}; accepted: {', '.join(fits)}"
         )
-    return D.load(name)
+    return data.load(name)
 
 
-def _unit_scale(d: D.Dataset) -> D.Dataset:
+def _unit_scale(d: data.Dataset) -> data.Dataset:
     """Pixels divided by 255 into [0, 1] (articles 000 and 001 did this); other data as is."""
     if d.x_train.dtype == np.uint8:
         return d._replace(shift=0.0, scale=1.0 / 255.0)

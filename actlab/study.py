@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from actlab import activations as A
+from actlab import activations
 from actlab.data import Dataset
 from actlab.train import (
     LOSSES,
@@ -82,7 +82,7 @@ class Study:
     name: str = "study"
 
     def __post_init__(self):
-        object.__setattr__(self, "activations", A.resolve(self.activations))
+        object.__setattr__(self, "activations", activations.resolve(self.activations))
         if not isinstance(self.seeds, (int, np.integer)) or self.seeds < 1:
             raise ValueError(f"seeds must be a positive integer, got {self.seeds!r}")
         if self.mode not in MODES:
@@ -399,7 +399,7 @@ class Result:
 
     def _index(self, act: str | int, seed: int, lr: int | None) -> tuple:
         acts = self.activations
-        a = acts.index(A.get(act).name) if isinstance(act, str) else int(act)
+        a = acts.index(activations.get(act).name) if isinstance(act, str) else int(act)
         if not 0 <= a < len(acts):
             raise ValueError(f"activation index {act} out of range for {acts}")
         if not 0 <= seed < self.study.seeds:

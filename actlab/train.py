@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from actlab import activations as A
+from actlab import activations
 from actlab.data import Dataset
 
 LOSSES = ("softmax_ce", "bce", "bce_unclipped", "bce_clipped")
@@ -173,7 +173,7 @@ def check_config(cfg: Config, data: Dataset) -> None:
     if not 0 < cfg.saturation < 1:
         raise ValueError(f"saturation must be in (0, 1), got {cfg.saturation}")
     for a in cfg.acts:
-        A.get(a)
+        activations.get(a)
 
 
 def _eval_slices(x: jax.Array, y: jax.Array, limit: int | None, chunk: int):
@@ -206,7 +206,7 @@ def make_train(cfg: Config, data: Dataset) -> Train:
     n = data.x_train.shape[0]
     batch = n if cfg.batch_size is None else cfg.batch_size
     per_epoch = n // batch
-    sat = jnp.array([A.get(a).max_grad * cfg.saturation for a in cfg.acts])
+    sat = jnp.array([activations.get(a).max_grad * cfg.saturation for a in cfg.acts])
     test_x, test_y = _eval_slices(data.x_test, data.y_test, cfg.eval_examples, cfg.eval_chunk)
     train_x, train_y = _eval_slices(
         data.x_train, data.y_train, cfg.train_eval_examples, cfg.eval_chunk

@@ -209,7 +209,7 @@ def child_naive(args) -> dict:
     import numpy as np
     import optax
 
-    from actlab import activations as A
+    from actlab import activations
 
     data, source = load_data()
     rss0 = max_rss_mb()
@@ -241,15 +241,17 @@ def child_naive(args) -> dict:
 
         return step
 
-    usable = [a for a in args.acts if not A.get(a).has_params and A.get(a).pieces == 1]
+    usable = [
+        a for a in args.acts if not activations.get(a).has_params and activations.get(a).pieces == 1
+    ]
     models = timed_models(usable, args.seeds, args.models)
-    steps_of = {a: make_step(Net(A.get(a).fn)) for a in usable}
+    steps_of = {a: make_step(Net(activations.get(a).fn)) for a in usable}
     x, y = data.x_train, data.y_train
     train_s, compile_s, accs, compiled = 0.0, 0.0, [], set()
     for act, seed in models:
         step = steps_of[act]
         key = jax.random.key(seed)
-        params = Net(A.get(act).fn).init(key, data.normalise(x[:1]))
+        params = Net(activations.get(act).fn).init(key, data.normalise(x[:1]))
         opt_state = tx.init(params)
         perm = jax.random.permutation(jax.random.fold_in(key, 0), n)
         t = time.perf_counter()  # warm-up step: trace + compile (once per activation) + run
@@ -266,7 +268,7 @@ def child_naive(args) -> dict:
             params, opt_state, loss = step(params, opt_state, x, y, perm, j)
         jax.block_until_ready((params, opt_state))
         train_s += time.perf_counter() - t
-        logits = Net(A.get(act).fn).apply(params, data.normalise(data.x_test[:1000]))
+        logits = Net(activations.get(act).fn).apply(params, data.normalise(data.x_test[:1000]))
         accs.append(float(jnp.mean(logits.argmax(-1) == data.y_test[:1000])))
     return {
         "data": source,

@@ -22,9 +22,7 @@ import numpy as np
 import pandas as pd
 
 import actlab
-from actlab import activations as A
-from actlab import plots, runner
-from actlab import protocols as P
+from actlab import activations, plots, protocols, runner
 
 QUICK_ENV = "ACTLAB_QUICK"
 
@@ -37,9 +35,9 @@ def quick_from_env(default: bool = True) -> bool:
     return v.strip().lower() not in ("0", "false", "no", "off")
 
 
-def overrides(quick: bool = False, **kw) -> P.Overrides:
+def overrides(quick: bool = False, **kw) -> protocols.Overrides:
     """``Overrides`` from keyword arguments; unknown names raise ``TypeError``."""
-    return P.Overrides(quick=quick, **{k: v for k, v in kw.items() if v is not None})
+    return protocols.Overrides(quick=quick, **{k: v for k, v in kw.items() if v is not None})
 
 
 def parser(doc: str) -> argparse.ArgumentParser:
@@ -47,7 +45,7 @@ def parser(doc: str) -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="CI-sized settings")
     p.add_argument("--out", type=Path, help="output folder (default runs/NAME)")
     p.add_argument("--dataset", help="run on another dataset (e.g. mnist, cifar10)")
-    p.add_argument("--acts", type=A.resolve, help="comma-separated activations")
+    p.add_argument("--acts", type=activations.resolve, help="comma-separated activations")
     p.add_argument("--seeds", type=int)
     p.add_argument("--steps", type=int)
     p.add_argument("--epochs", type=float)
