@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from actlab.results import atomic_write, read_or_raise
+from actlab.results import atomic_write, jsonable, read_or_raise
 from actlab.study import Result, Run, Study
 from actlab.train import Trace
 
@@ -111,16 +111,6 @@ def _optimizer_probe(study: Study) -> str:
     return _sha(np.round(np.concatenate(out), 6))
 
 
-def _jsonable(v):
-    if v is None or isinstance(v, (bool, int, float, str)):
-        return v
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    return repr(v)
-
-
 def fingerprint(study: Study, **extra: Any) -> dict:
     """JSON description of everything that decides what ``study`` trains and how.
 
@@ -145,7 +135,7 @@ def fingerprint(study: Study, **extra: Any) -> dict:
         elif f.name == "model":
             fp["model"] = repr(v)
         else:
-            fp[f.name] = _jsonable(v)
+            fp[f.name] = jsonable(v)
     # epochs resolve to steps, evals to eval_every: compare what is run
     fp["steps"], fp["eval_every"] = int(cfg.steps), int(cfg.eval_every)
     return fp | extra

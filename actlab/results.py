@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import platform
 import tempfile
@@ -21,6 +22,7 @@ from typing import Any
 
 import jax
 import numpy as np
+import pandas as pd
 
 from actlab.study import Result
 from actlab.train import Trace
@@ -93,6 +95,29 @@ def _atomic_bytes(path: Path, write: Callable[[Any], Any]) -> Path:
             write(f)
 
     return atomic_write(path, to)
+
+
+def jsonable(x):
+    """``x`` as plain JSON values: tables as lists of row dicts, arrays as lists, numpy
+    scalars as Python ones, non-finite floats as null (JSON has no NaN), anything else by its
+    ``repr``."""
+    if x is None or isinstance(x, (bool, int, str)):
+        return x
+    if isinstance(x, pd.DataFrame):
+        return jsonable(x.to_dict(orient="records"))
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return jsonable(x.tolist())
+    if isinstance(x, np.bool_):
+        return bool(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return float(x) if math.isfinite(float(x)) else None
+    return repr(x)
 
 
 def _floats(a: np.ndarray) -> list:

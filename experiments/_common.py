@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 import actlab
-from actlab import activations, plots, protocols, runner
+from actlab import activations, plots, protocols, report, results, runner
 
 QUICK_ENV = "ACTLAB_QUICK"
 
@@ -79,36 +78,9 @@ def train(
 
 
 def markdown(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
-    """A GitHub markdown table (pandas' to_markdown needs tabulate, which we do without)."""
-
-    def cell(v) -> str:
-        if isinstance(v, (float, np.floating)):
-            return "nan" if math.isnan(v) else format(float(v), floatfmt)
-        return str(v)
-
-    rows = [[cell(v) for v in r] for r in df.itertuples(index=False)]
-    head = [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def _jsonable(x):
-    if isinstance(x, pd.DataFrame):
-        return json.loads(x.to_json(orient="records"))
-    if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        return None if not math.isfinite(float(x)) else float(x)
-    if isinstance(x, (np.bool_,)):
-        return bool(x)
-    return x
+    """A GitHub markdown table of ``df``, floats in ``floatfmt`` (``report.md_table``)."""
+    cell = lambda v: format(float(v), floatfmt) if isinstance(v, (float, np.floating)) else v
+    return report.md_table(df.map(cell))
 
 
 def write(
@@ -128,7 +100,7 @@ def write(
         "machine": f"{os.cpu_count()} CPU cores, jax {_jax()}",
         **analysis,
     }
-    (out / "analysis.json").write_text(json.dumps(_jsonable(doc), indent=1))
+    (out / "analysis.json").write_text(json.dumps(results.jsonable(doc), indent=1))
     for key, value in analysis.items():
         if isinstance(value, pd.DataFrame):
             value.to_csv(out / f"{key}.csv", index=False)
