@@ -45,7 +45,9 @@ class UsageError(Exception):
     """A problem with what the user asked for: reported in one line, exit code 2."""
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
+    """Errors in one line with exit code 2."""
+
     def error(self, message: str):
         # one line, no usage block: the message already names the accepted values
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -91,11 +93,11 @@ def datasets() -> tuple[str, ...]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="actlab", description=__doc__.splitlines()[0])
+    p = Parser(prog="actlab", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a named experiment")
     run.add_argument("experiment", help=f"one of: {', '.join(protocols.PROTOCOLS)} (actlab list)")
-    _run_options(run)
+    run_options(run)
     rep = sub.add_parser("report", help="re-render report.md, tidy table and plots of a run")
     rep.add_argument("dir", type=Path, help="a folder written by actlab run")
     rep.add_argument("--threshold", type=_threshold, help="METRIC=VALUE, e.g. train_error=0.25")
@@ -108,7 +110,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _run_options(run: argparse.ArgumentParser) -> None:
+def run_options(run: argparse.ArgumentParser, *, threshold: bool = True) -> None:
+    """The options of a run (``actlab run`` and every ``experiments/`` script): what to
+    override in the protocol, where to write, how to resume; ``--threshold`` if asked."""
     run.add_argument("--acts", type=_acts, help="comma-separated activations")
     run.add_argument("--seeds", type=_positive_int)
     length = run.add_mutually_exclusive_group()
@@ -128,6 +132,8 @@ def _run_options(run: argparse.ArgumentParser) -> None:
         action="store_true",
         help="continue OUT's unfinished run, or start one if there is none (requeued jobs)",
     )
+    if not threshold:
+        return
     run.add_argument(
         "--threshold",
         type=_threshold,

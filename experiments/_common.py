@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 import actlab
-from actlab import activations, plots, protocols, report, results, runner
+from actlab import cli, plots, protocols, report, results, runner
 
 QUICK_ENV = "ACTLAB_QUICK"
 
@@ -40,20 +40,9 @@ def overrides(quick: bool = False, **kw) -> protocols.Overrides:
 
 
 def parser(doc: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=doc.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="CI-sized settings")
-    p.add_argument("--out", type=Path, help="output folder (default runs/NAME)")
-    p.add_argument("--dataset", help="run on another dataset (e.g. mnist, cifar10)")
-    p.add_argument("--acts", type=activations.resolve, help="comma-separated activations")
-    p.add_argument("--seeds", type=int)
-    p.add_argument("--steps", type=int)
-    p.add_argument("--epochs", type=float)
-    p.add_argument("--chunks", type=int, default=10, help="progress/save points")
-    resume = p.add_mutually_exclusive_group()
-    resume.add_argument("--resume", action="store_true", help="continue OUT's unfinished run")
-    resume.add_argument(
-        "--resume-or-start", action="store_true", help="continue it, or start if there is none"
-    )
+    """The experiment scripts' options: those of ``actlab run``, without ``--threshold``."""
+    p = cli.Parser(description=doc.splitlines()[0])
+    cli.run_options(p, threshold=False)
     return p
 
 

@@ -23,21 +23,19 @@ import pandas as pd
 if __package__ in (None, ""):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 
-from actlab import activations as A  # noqa: E402
-from actlab import plots, stats  # noqa: E402
-from actlab import protocols as P  # noqa: E402
+from actlab import activations, plots, protocols, stats  # noqa: E402
 from actlab.models import param_count  # noqa: E402
-from experiments import _common as C  # noqa: E402
+from experiments import _common as common  # noqa: E402
 
 
 def build(quick: bool = False, **kw):
-    return P.get("activation_catalogue").build(C.overrides(quick, **kw))
+    return protocols.get("activation_catalogue").build(common.overrides(quick, **kw))
 
 
 def properties() -> pd.DataFrame:
     """Every registered activation and its (tested) properties."""
     rows = []
-    for a in A.REGISTRY.values():
+    for a in activations.REGISTRY.values():
         rows.append(
             {
                 "name": a.name,
@@ -57,8 +55,8 @@ def properties() -> pd.DataFrame:
 def gallery():
     """Function and derivative of every elementwise activation (maxout and softmax act
     across units, so they have no 1-D graph)."""
-    names = [a.name for a in A.REGISTRY.values() if a.elementwise]
-    return plots.activation_gallery(names, [A.get(n).fn for n in names])
+    names = [a.name for a in activations.REGISTRY.values() if a.elementwise]
+    return plots.activation_gallery(names, [activations.get(n).fn for n in names])
 
 
 def dead_units(result) -> pd.DataFrame:
@@ -134,7 +132,7 @@ def figures(result, analysis) -> dict:
 
 
 def main(argv=None) -> int:
-    return C.main(sys.modules[__name__], argv)
+    return common.main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

@@ -24,16 +24,15 @@ import pandas as pd
 if __package__ in (None, ""):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 
-from actlab import plots, stats  # noqa: E402
-from actlab import protocols as P  # noqa: E402
-from experiments import _common as C  # noqa: E402
+from actlab import plots, protocols, stats  # noqa: E402
+from experiments import _common as common  # noqa: E402
 
 THRESHOLD = 0.25  # training error (the paper's figure 1)
 EXTRA_THRESHOLDS = (0.20, 0.15)
 
 
 def build(quick: bool = False, **kw):
-    return P.get("alexnet_relu_vs_tanh").build(C.overrides(quick, **kw))
+    return protocols.get("alexnet_relu_vs_tanh").build(common.overrides(quick, **kw))
 
 
 def seconds_per_step(result, steps: int = 10, seeds: int = 2) -> dict:
@@ -117,7 +116,7 @@ def figures(result, analysis) -> dict:
 
 
 def main(argv=None) -> int:
-    return C.main(sys.modules[__name__], argv)
+    return common.main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

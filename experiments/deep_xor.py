@@ -21,9 +21,8 @@ import pandas as pd
 if __package__ in (None, ""):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 
-from actlab import plots, stats  # noqa: E402
-from actlab import protocols as P  # noqa: E402
-from experiments import _common as C  # noqa: E402
+from actlab import plots, protocols, stats  # noqa: E402
+from experiments import _common as common  # noqa: E402
 
 VARIANTS = {"base": "xor", "glorot": "xor_glorot", "he": "xor_he", "clipped": "xor_clipped"}
 
@@ -33,7 +32,7 @@ def add_arguments(p) -> None:
 
 
 def build(quick: bool = False, variant: str = "base", **kw):
-    study = P.get(VARIANTS[variant]).build(C.overrides(quick, **kw))
+    study = protocols.get(VARIANTS[variant]).build(common.overrides(quick, **kw))
     return study if variant != "base" else study.replace(name="deep_xor")
 
 
@@ -132,7 +131,7 @@ def figures(result, analysis) -> dict:
 
 
 def main(argv=None) -> int:
-    return C.main(sys.modules[__name__], argv)
+    return common.main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

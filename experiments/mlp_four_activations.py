@@ -19,9 +19,8 @@ import pandas as pd
 if __package__ in (None, ""):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 
-from actlab import plots, stats  # noqa: E402
-from actlab import protocols as P  # noqa: E402
-from experiments import _common as C  # noqa: E402
+from actlab import plots, protocols, stats  # noqa: E402
+from experiments import _common as common  # noqa: E402
 
 ARTICLE = {"none": 0.9094, "sigmoid": 0.9714, "tanh": 0.9735, "relu": 0.9739}  # MNIST, 1 seed
 # the article's chain none < sigmoid < tanh < relu, and the reading "tanh ≈ relu" (its
@@ -36,7 +35,7 @@ ALPHA = 0.05
 
 
 def build(quick: bool = False, **kw):
-    return P.get("mlp_four_activations").build(C.overrides(quick, **kw))
+    return protocols.get("mlp_four_activations").build(common.overrides(quick, **kw))
 
 
 def _pair(table: pd.DataFrame, a: str, b: str) -> dict:
@@ -111,7 +110,7 @@ def figures(result, analysis) -> dict:
 
 
 def main(argv=None) -> int:
-    return C.main(sys.modules[__name__], argv)
+    return common.main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":

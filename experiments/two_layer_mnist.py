@@ -24,13 +24,12 @@ import optax
 if __package__ in (None, ""):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 
-from actlab import gradcheck, plots, stats  # noqa: E402
-from actlab import protocols as P  # noqa: E402
-from experiments import _common as C  # noqa: E402
+from actlab import gradcheck, plots, protocols, stats  # noqa: E402
+from experiments import _common as common  # noqa: E402
 
 
 def build(quick: bool = False, **kw):
-    return P.get("two_layer_mnist").build(C.overrides(quick, **kw))
+    return protocols.get("two_layer_mnist").build(common.overrides(quick, **kw))
 
 
 def minibatch_loss(model, batch: int = 100):
@@ -129,7 +128,7 @@ def figures(result, analysis) -> dict:
 
 
 def main(argv=None) -> int:
-    return C.main(sys.modules[__name__], argv)
+    return common.main(sys.modules[__name__], argv)
 
 
 if __name__ == "__main__":
