@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from actlab import activations
+from actlab import activations, execution
 from actlab.data import Dataset
 from actlab.train import (
     LOSSES,
@@ -58,7 +58,7 @@ class Study:
     vectorised (``vmap``): faster for models whose state is large next to the CPU cache
     (the 784-256-128-10 MLP: ~3 MB each), far slower for tiny ones (deep XOR). ``"auto"``
     maps from ``MAP_ABOVE_PARAMS`` parameters per model. Seeds are sharded over the local
-    devices when their number divides evenly (see ``_mesh``).
+    devices when their number divides evenly (``execution.mesh_for``).
     """
 
     model: nn.Module
@@ -174,39 +174,6 @@ def _at_least_one(**fields) -> None:
             raise ValueError(f"{name} must be a positive integer or None, got {v!r}")
 
 
-def _vmapped(fn, n_rest: int, *, lr_axis: bool, act_axis: bool, state_in: bool, seed_map: bool):
-    """Map ``fn(x, act, lr, *rest)`` over seeds (``vmap``, or ``lax.map`` when ``seed_map``),
-    then vmap over lrs, then (switch mode) over activations.
-
-    ``x`` is a model's ``Keys`` (mapped over seeds only) or its ``TrainState`` (mapped over
-    every axis); ``rest`` is shared by all models.
-    """
-    rest = (None,) * n_rest
-    outer = 0 if state_in else None
-    if seed_map:
-        f = lambda x, *args: jax.lax.map(lambda xi: fn(xi, *args), x)
-    else:
-        f = jax.vmap(fn, in_axes=(0, None, None, *rest))
-    if lr_axis:
-        f = jax.vmap(f, in_axes=(outer, None, 0, *rest))
-    if act_axis:
-        f = jax.vmap(f, in_axes=(outer, 0, None, *rest))
-    return f
-
-
-def _mesh(seeds: int):
-    """A 1-D mesh over the local devices when the seed axis divides evenly, else None.
-
-    Models are independent, so the partitioned program needs no communication. On a CPU,
-    ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` makes N host devices, one thread
-    each, which runs many small models in parallel better than intra-op threading does.
-    """
-    devices = jax.local_devices()
-    if len(devices) < 2 or seeds % len(devices):
-        return None
-    return jax.sharding.Mesh(np.array(devices), ("seeds",))
-
-
 class Run:
     """A study in progress: device states, the traces so far, timings; advance in chunks.
 
@@ -218,68 +185,37 @@ class Run:
         self.study = study
         self.cfg = study.config()
         data = study.data
-        self._arrays = (data.x_train, data.y_train, data.x_test, data.y_test)
         switch = study.mode == "switch"
         self.groups = [study.activations] if switch else [(a,) for a in study.activations]
         self.num_intervals = -(-self.cfg.steps // self.cfg.eval_every)
         self.axis = 2 + (study.lrs is not None)  # where the evals axis goes in a trace
-        lr_axis = study.lrs is not None
-        self._lrs = jnp.asarray(study.lrs if lr_axis else 0.0, jnp.float32)
-        acts = jnp.arange(len(study.activations)) if switch else 0
+        self._lrs = jnp.asarray(study.lrs if study.lrs is not None else 0.0, jnp.float32)
         seed_map = study.seed_loop == "map" or (
             study.seed_loop == "auto" and self._params_per_model() >= MAP_ABOVE_PARAMS
         )
         self.seed_loop = "map" if seed_map else "vmap"
-        vm = lambda fn, n_rest, state_in: _vmapped(
-            fn, n_rest, lr_axis=lr_axis, act_axis=switch, state_in=state_in, seed_map=seed_map
-        )
 
         def trains(arrays):
-            # the data enter as arguments, not as constants baked into the program
             d = data._replace(
                 x_train=arrays[0], y_train=arrays[1], x_test=arrays[2], y_test=arrays[3]
             )
             return [make_train(self.cfg._replace(acts=g), d) for g in self.groups]
 
-        def stack(traces):
-            return traces[0] if switch else jax.tree.map(lambda *a: jnp.stack(a), *traces)
-
-        def init_all(keys, lrs, arrays):
-            out = [vm(t.init, 0, False)(keys, acts, lrs) for t in trains(arrays)]
-            return [o[0] for o in out], stack([o[1] for o in out])
-
-        def advance_all(states, lrs, arrays, t0, intervals):
-            out = [
-                vm(lambda s, a, lr, t0, t=t: t.advance(s, a, lr, t0, intervals), 1, True)(
-                    s, acts, lrs, t0
-                )
-                for t, s in zip(trains(arrays), states)
-            ]
-            return [o[0] for o in out], stack([o[1] for o in out])
-
-        mesh = _mesh(study.seeds)
-        if mesh is not None:
-            # each device trains its own seeds: an explicit per-device program, no communication
-            P = jax.sharding.PartitionSpec
-            state_spec = P(*[None] * (int(switch) + int(lr_axis)), "seeds")
-            trace_spec = P(*[None] * (1 + int(lr_axis)), "seeds")
-            smap = lambda f, ins: jax.shard_map(
-                f, mesh=mesh, in_specs=ins, out_specs=(state_spec, trace_spec), check_vma=False
-            )
-            init_all = smap(init_all, (P("seeds"), P(), P()))
-            advance_fn = advance_all
-            advance_all = lambda states, lrs, arrays, t0, intervals: smap(
-                lambda s, lr, a, t: advance_fn(s, lr, a, t, intervals), (state_spec, P(), P(), P())
-            )(states, lrs, arrays, t0)
-
-        self._advance = jax.jit(advance_all, static_argnums=4)
+        self.program = execution.build(
+            trains,
+            acts=len(study.activations),
+            switch=switch,
+            lr_axis=study.lrs is not None,
+            seed_map=seed_map,
+            mesh=execution.mesh_for(study.seeds),
+        )
         self._compiled: dict[int, Any] = {}
         self.timing = {"compile_s": 0.0, "train_s": 0.0}
-        keys = seed_keys(study.seeds, study.seed, study.hold)
-        if mesh is not None:
-            keys = jax.device_put(keys, jax.sharding.NamedSharding(mesh, P("seeds")))
-            self._arrays = jax.device_put(self._arrays, jax.sharding.NamedSharding(mesh, P()))
-        init = self._timed_compile(jax.jit(init_all), keys, self._lrs, self._arrays)
+        keys, self._arrays = self.program.place(
+            seed_keys(study.seeds, study.seed, study.hold),
+            (data.x_train, data.y_train, data.x_test, data.y_test),
+        )
+        init = self._timed_compile(self.program.init, keys, self._lrs, self._arrays)
         self.states, first = self._timed_run(init, keys, self._lrs, self._arrays)
         self.traces = [jax.tree.map(lambda a: np.expand_dims(np.asarray(a), self.axis), first)]
         self.intervals_done = 0
@@ -324,7 +260,7 @@ class Run:
         t0 = jnp.int32(self.intervals_done * self.cfg.eval_every)
         args = (self.states, self._lrs, self._arrays, t0)
         if k not in self._compiled:
-            self._compiled[k] = self._timed_compile(self._advance, *args, k)
+            self._compiled[k] = self._timed_compile(self.program.advance, *args, k)
         self.states, tr = self._timed_run(self._compiled[k], *args)
         keep = min(k, left)
         self.traces.append(jax.tree.map(lambda a: np.asarray(a).take(range(keep), self.axis), tr))

@@ -1,0 +1,135 @@
+"""How a study's models are laid out on the machine: the vmap / lax.map / shard_map / jit nest.
+
+``build(trains, ...)`` takes the per-model functions of each activation group (``make_train``
+of the data arrays, so the data enter the program as arguments, not as constants) and returns
+a ``Program``: the jitted ``init`` and ``advance`` over every model at once. The layout is all
+static choices, made here and nowhere else:
+
+* ``switch``: one group whose activation index is an axis (``vmap``), or one group per
+  activation with the activation static inside (grouped mode; their results are stacked);
+* ``lr_axis``: a ``vmap`` over learning rates;
+* ``seed_map``: each device's seeds one after another (``lax.map``) or vectorised (``vmap``);
+* ``mesh``: seeds split over devices (``shard_map``), each device training its own with no
+  communication, or None for one device.
+
+A new layout (a model axis held innermost for tiny models, models in chunks, a mesh over many
+processes) is a new choice here; ``Run`` only holds state and time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from actlab.train import Train
+
+P = jax.sharding.PartitionSpec
+
+
+class Program(NamedTuple):
+    """The compiled-once functions of a study (arrays stacked over every model).
+
+    ``init(keys, lrs, arrays) -> (states, trace)``: ``states`` one ``TrainState`` per group,
+    ``trace`` the step-0 record ``[acts, lrs?, seeds]``.
+    ``advance(states, lrs, arrays, t0, intervals) -> (states, traces)``: ``intervals``
+    (static) evaluation intervals from step ``t0``, traces ``[acts, lrs?, seeds, intervals]``.
+    ``place(keys, arrays)``: the inputs put where the program expects them.
+    """
+
+    init: Callable
+    advance: Callable
+    place: Callable
+
+
+def mesh_for(seeds: int, devices: Sequence | None = None) -> jax.sharding.Mesh | None:
+    """A 1-D mesh over the local devices when the seed axis divides evenly, else None.
+
+    Models are independent, so the partitioned program needs no communication. On a CPU,
+    ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` makes N host devices, one thread
+    each, which runs many small models in parallel better than intra-op threading does.
+    """
+    devices = jax.local_devices() if devices is None else list(devices)
+    if len(devices) < 2 or seeds % len(devices):
+        return None
+    return jax.sharding.Mesh(np.array(devices), ("seeds",))
+
+
+def over_models(fn, n_rest: int, *, lr_axis: bool, act_axis: bool, state_in: bool, seed_map: bool):
+    """Map ``fn(x, act, lr, *rest)`` over seeds (``vmap``, or ``lax.map`` when ``seed_map``),
+    then vmap over lrs, then (switch mode) over activations.
+
+    ``x`` is a model's ``Keys`` (mapped over seeds only) or its ``TrainState`` (mapped over
+    every axis); ``rest`` is shared by all models.
+    """
+    rest = (None,) * n_rest
+    outer = 0 if state_in else None
+    if seed_map:
+        f = lambda x, *args: jax.lax.map(lambda xi: fn(xi, *args), x)
+    else:
+        f = jax.vmap(fn, in_axes=(0, None, None, *rest))
+    if lr_axis:
+        f = jax.vmap(f, in_axes=(outer, None, 0, *rest))
+    if act_axis:
+        f = jax.vmap(f, in_axes=(outer, 0, None, *rest))
+    return f
+
+
+def build(
+    trains: Callable[[tuple], list[Train]],
+    *,
+    acts: int,
+    switch: bool,
+    lr_axis: bool,
+    seed_map: bool,
+    mesh: jax.sharding.Mesh | None,
+) -> Program:
+    """The ``Program`` of a study with ``acts`` activations; ``trains(arrays)`` gives one
+    ``Train`` per group (one group in switch mode, one per activation otherwise)."""
+    act = jnp.arange(acts) if switch else 0
+    layout = dict(lr_axis=lr_axis, act_axis=switch, seed_map=seed_map)
+
+    def stack(traces):
+        return traces[0] if switch else jax.tree.map(lambda *a: jnp.stack(a), *traces)
+
+    def init_all(keys, lrs, arrays):
+        out = [
+            over_models(t.init, 0, state_in=False, **layout)(keys, act, lrs) for t in trains(arrays)
+        ]
+        return [o[0] for o in out], stack([o[1] for o in out])
+
+    def advance_all(states, lrs, arrays, t0, intervals):
+        def one(t):
+            return lambda s, a, lr, t0: t.advance(s, a, lr, t0, intervals)
+
+        out = [
+            over_models(one(t), 1, state_in=True, **layout)(s, act, lrs, t0)
+            for t, s in zip(trains(arrays), states)
+        ]
+        return [o[0] for o in out], stack([o[1] for o in out])
+
+    if mesh is None:
+        return Program(jax.jit(init_all), jax.jit(advance_all, static_argnums=4), lambda *a: a)
+
+    # each device trains its own seeds: an explicit per-device program, no communication
+    state_spec = P(*[None] * (int(switch) + int(lr_axis)), "seeds")
+    trace_spec = P(*[None] * (1 + int(lr_axis)), "seeds")
+
+    def smap(f, ins):
+        return jax.shard_map(
+            f, mesh=mesh, in_specs=ins, out_specs=(state_spec, trace_spec), check_vma=False
+        )
+
+    def advance_sharded(states, lrs, arrays, t0, intervals):
+        body = lambda s, lr, a, t: advance_all(s, lr, a, t, intervals)
+        return smap(body, (state_spec, P(), P(), P()))(states, lrs, arrays, t0)
+
+    def place(keys, arrays) -> tuple[Any, Any]:
+        seeds, shared = (jax.sharding.NamedSharding(mesh, p) for p in (P("seeds"), P()))
+        return jax.device_put(keys, seeds), jax.device_put(arrays, shared)
+
+    init = jax.jit(smap(init_all, (P("seeds"), P(), P())))
+    return Program(init, jax.jit(advance_sharded, static_argnums=4), place)
