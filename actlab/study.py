@@ -50,8 +50,8 @@ class Study:
     """What to train. Length is ``steps`` or ``epochs`` (of ``n_train // batch_size`` steps).
 
     ``evals`` evaluation points are spread evenly (``eval_every`` overrides). ``seed`` is the
-    base of every model's random streams; ``hold`` names streams ("init", "data",
-    "dropout") shared by all seeds. ``lrs`` sweeps the learning rate when ``optimizer`` is a
+    base of every model's random streams; ``hold`` names streams ("init", "data")
+    shared by all seeds. ``lrs`` sweeps the learning rate when ``optimizer`` is a
     function of it (e.g. ``optax.adam``).
 
     ``seed_loop="map"`` runs a device's seeds one after another (``lax.map``) instead of

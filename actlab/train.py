@@ -11,8 +11,8 @@ one traced step whose gradient and update are measured per layer, then an evalua
 reuse one compilation (the step counter is an argument, not a constant).
 
 Paired design: seed ``i`` gives every activation the same data order and the same
-initialisation wherever parameter shapes agree (``Keys`` holds separate ``init``, ``data``
-and ``dropout`` streams, so any one can be varied while the others are held).
+initialisation wherever parameter shapes agree (``Keys`` holds separate ``init`` and ``data``
+streams, so either can be varied while the other is held).
 
 Divergence: a model whose loss becomes non-finite is frozen at its last parameters with a
 finite loss and flagged with that step (``diverged_at``, -1 while finite). Parameters that
@@ -67,13 +67,12 @@ class Keys(NamedTuple):
 
     init: jax.Array
     data: jax.Array
-    dropout: jax.Array
 
 
 def seed_keys(seeds: int, seed: int = 0, hold: tuple[str, ...] = (), first: int = 0) -> Keys:
     """``Keys`` for seeds ``first .. first + seeds - 1``, each stream ``[seeds]``.
 
-    Streams named in ``hold`` ("init", "data", "dropout") use seed 0's key for every seed.
+    Streams named in ``hold`` ("init", "data") use seed 0's key for every seed.
     """
     unknown = set(hold) - set(Keys._fields)
     if unknown:
@@ -281,10 +280,19 @@ def make_train(cfg: Config, data: Dataset) -> Train:
         dead, saturated = units(state.params, act)
         w = layer_norms(state.params, n_layers)
         return Trace(
-            jnp.asarray(t, jnp.int32), batch_loss, train_loss, train_acc, test_loss, test_acc,
-            layer_norms(grads, n_layers), w, layer_norms(updates, n_layers) / w,
-            dead, saturated, state.diverged_at >= 0,
-        )  # fmt: skip
+            step=jnp.asarray(t, jnp.int32),
+            batch_loss=batch_loss,
+            train_loss=train_loss,
+            train_accuracy=train_acc,
+            test_loss=test_loss,
+            test_accuracy=test_acc,
+            grad_norm=layer_norms(grads, n_layers),
+            weight_norm=w,
+            update_ratio=layer_norms(updates, n_layers) / w,
+            dead=dead,
+            saturated=saturated,
+            diverged=state.diverged_at >= 0,
+        )
 
     def init(keys: Keys, act, lr=None):
         params = model.init(keys.init, data.normalise(data.x_train[:1]), act)
@@ -337,10 +345,21 @@ def make_train(cfg: Config, data: Dataset) -> Train:
 
     hidden_layers = n_layers - 1
     f0, vec = jnp.float32(jnp.nan), lambda k: jnp.full(k, jnp.nan, jnp.float32)
-    blank = Trace(
-        jnp.int32(cfg.steps), f0, f0, f0, f0, f0, vec(n_layers), vec(n_layers), vec(n_layers),
-        vec(hidden_layers), vec(hidden_layers), jnp.bool_(False),
-    )  # fmt: skip
+    per_layer, per_hidden = vec(n_layers), vec(hidden_layers)
+    blank = Trace(  # an interval past the end: nothing measured
+        step=jnp.int32(cfg.steps),
+        batch_loss=f0,
+        train_loss=f0,
+        train_accuracy=f0,
+        test_loss=f0,
+        test_accuracy=f0,
+        grad_norm=per_layer,
+        weight_norm=per_layer,
+        update_ratio=per_layer,
+        dead=per_hidden,
+        saturated=per_hidden,
+        diverged=jnp.bool_(False),
+    )
     num_intervals = -(-cfg.steps // cfg.eval_every)
 
     def train(keys: Keys, act, lr=None):
