@@ -333,20 +333,28 @@ class Result:
         c = self.curve(metric)
         return c.take(-1, axis=2 + (self.study.lrs is not None))
 
-    def _index(self, act: str | int, seed: int, lr: int | None) -> tuple:
+    def _index(self, activation: str | int, seed: int, lr: int | None) -> tuple:
+        """(index into ``activations``, position of the model in its group's stack)."""
         acts = self.activations
-        a = acts.index(activations.get(act).name) if isinstance(act, str) else int(act)
+        if isinstance(activation, str):
+            name = activations.get(activation).name
+            if name not in acts:
+                raise ValueError(f"activation {activation!r} is not in this study: {acts}")
+            a = acts.index(name)
+        else:
+            a = int(activation)
         if not 0 <= a < len(acts):
-            raise ValueError(f"activation index {act} out of range for {acts}")
+            raise ValueError(f"activation index {activation} out of range for {acts}")
         if not 0 <= seed < self.study.seeds:
             raise ValueError(f"seed {seed} out of range: the study has {self.study.seeds}")
         if (lr is None) != (self.study.lrs is None):
             raise ValueError("give lr= (an index into lrs) exactly when the study sweeps lrs")
         return a, (() if lr is None else (lr,)) + (seed,)
 
-    def model(self, act: str | int, seed: int, lr: int | None = None) -> TrainedModel:
-        """The trained model for activation ``act`` and ``seed`` (and lr index), alone."""
-        a, idx = self._index(act, seed, lr)
+    def model(self, activation: str | int, seed: int, lr: int | None = None) -> TrainedModel:
+        """The trained model for ``activation`` (a name, or an index into ``activations``)
+        and ``seed`` (and lr index), alone. Its ``act`` is the index its module takes."""
+        a, idx = self._index(activation, seed, lr)
         if self.study.mode == "grouped":
             group, pos, acts = self.states[a], idx, (self.activations[a],)
             act_index = 0
