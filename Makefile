@@ -18,12 +18,13 @@ demo: $(BIN)/actlab
 
 # Tests share compiled programs through JAX's persistent compilation cache (in the ignored
 # build/ folder): notebook kernels, subprocesses and both workers compile many of the same.
+# Tests sharing an expensive fixture carry one xdist_group, so loadgroup builds it once.
 # -rs lists every skip with its reason; --durations shows where the time goes.
 JAX_CACHE ?= $(CURDIR)/build/jax-cache
 test: $(BIN)/actlab
 	$(BIN)/ruff format --check . && $(BIN)/ruff check .
 	JAX_COMPILATION_CACHE_DIR=$(JAX_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 \
-	  $(BIN)/pytest -q -n auto -rs --durations=15; \
+	  $(BIN)/pytest -q -n auto --dist loadgroup -rs --durations=15; \
 	  rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
 lint: $(BIN)/actlab

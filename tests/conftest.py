@@ -27,6 +27,8 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "needs_data(name): skip (or fail under ACTLAB_REQUIRE_DATA) without dataset"
     )
+    # pytest-xdist's own mark (make test runs --dist loadgroup); known without xdist too
+    config.addinivalue_line("markers", "xdist_group(name): run these tests on one worker")
 
 
 @functools.cache

@@ -1,108 +1,406 @@
-"""The trainer and the study: batched training equals training alone, and failures stay local."""
+"""The study: batched training equals training alone, and failures stay local.
+
+Compiling is most of this file's cost (seconds even for a tiny program on a CPU), so studies are
+shared through module fixtures and each fixture's tests carry one ``xdist_group``: run with
+``pytest -n auto --dist loadgroup`` so each fixture is built on one worker only.
+"""
+
+import copy
+import os
+import subprocess
+import sys
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from helpers import DATA, small
 
 import actlab
-from actlab import activations as A
-from actlab.train import make_train, seed_keys
+from actlab import activations
+from actlab.train import Trace, make_train, seed_keys
 
-DATA = actlab.data.teacher_student(n_train=256, n_test=128, dim=6, classes=3, hidden=8)
-ALL = tuple(A.REGISTRY)
-
-
-def small(acts, **kw):
-    args = dict(
-        model=actlab.MLP(hidden=(8, 6)),
-        activations=acts,
-        data=DATA,
-        optimizer=optax.adam(1e-2),
-        seeds=3,
-        batch_size=16,
-        steps=20,
-        eval_every=7,  # 20 = 7 + 7 + 6: the last interval is partial
-    )
-    args.update(kw)
-    return actlab.Study(**args)
+ALL = tuple(activations.REGISTRY)
+# activations with neither learnable parameters nor pieces: alone, all have the same shapes
+PLAIN = tuple(
+    a for a in ALL if not activations.get(a).has_params and activations.get(a).pieces == 1
+)
+FAMILY = ("tanh", "relu", "prelu")  # no maxout: every choice has the same layer widths
+BACKEND_COMPILE = "/jax/core/compile/backend_compile_duration"  # jax/_src/dispatch.py
 
 
 def assert_trees_close(a, b, rtol=1e-5, atol=1e-6):
     # float32 on CPU: batching reorders sums (~1e-7 relative), so not bit-exact
-    jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=rtol, atol=atol), a, b)
+    jax.tree.map(
+        lambda x, y: np.testing.assert_allclose(x, y, rtol=rtol, atol=atol, equal_nan=False), a, b
+    )
+
+
+def assert_trace_matches(got: Trace, want: Trace, act: str):
+    """Every field of one model's trace agrees; NaN only where it is the recorded answer."""
+    for field in Trace._fields:
+        g, w = np.asarray(getattr(got, field)), np.asarray(getattr(want, field))
+        if field in ("dead", "saturated") and not activations.has_unit_derivative(act):
+            # softmax couples its units, so f' per unit means nothing: recorded as NaN
+            assert np.isnan(g).all() and np.isnan(w).all(), f"{act}: {field} should be NaN"
+        elif field in ("step", "diverged"):
+            np.testing.assert_array_equal(g, w, err_msg=f"{act}: {field}")
+        else:
+            np.testing.assert_allclose(
+                g, w, rtol=1e-5, atol=1e-6, equal_nan=False, err_msg=f"{act}: {field}"
+            )
+
+
+_ALONE: dict = {}
+
+
+def alone(study, act, seed, lr=0.0, acts=None):
+    """``make_train(...).train`` for one model, unbatched, on seed ``seed``'s keys.
+
+    ``acts`` (default ``(act,)``) is closed over and the index into it is traced, as in the
+    style guide's example, so one compilation serves every activation in ``acts``, every seed
+    and every lr. ``acts`` must give the parameter shapes the model has in its study: its own
+    activations in switch mode; in grouped mode, any set of ``PLAIN`` ones.
+    """
+    acts = acts or (act,)
+    key = (id(study), acts)
+    if key not in _ALONE:
+        train = make_train(study.config()._replace(acts=acts), study.data).train
+        _ALONE[key] = (study, jax.jit(train))  # holding the study keeps its id from being reused
+    keys = jax.tree.map(lambda k: k[seed], seed_keys(study.seeds, study.seed, study.hold))
+    return _ALONE[key][1](keys, jnp.int32(acts.index(act)), jnp.float32(lr))
+
+
+class Twins(NamedTuple):
+    """A study's run and a copy of it in which one model was poisoned before its first step."""
+
+    clean: actlab.Result
+    poisoned: actlab.Result
+    start: list  # the clean run's states before any step
+    state_at: tuple  # (group, index) of the poisoned model in the states
+    trace_at: tuple  # (act, seed): its index into a trace's leading axes
+
+
+def poisoned_twins(study, act, seed, chunk=None) -> Twins:
+    """Run ``study``, and again with NaN in the Adam moments of model (``act``, ``seed``).
+
+    The twin is a shallow copy of the run before any step: it shares the run's compiled
+    programs, so the two runs differ only in that one model's optimizer state.
+    """
+    run = study.start()
+    a = study.activations.index(act)
+    group, idx = (0, (a, seed)) if study.mode == "switch" else (a, (seed,))
+
+    def nan(x):
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            return x  # Adam's step count
+        return jax.device_put(x.at[idx].set(jnp.nan), x.sharding)
+
+    twin = copy.copy(run)
+    twin.traces = list(run.traces)
+    twin.states = list(run.states)
+    s = run.states[group]
+    twin.states[group] = s._replace(opt_state=jax.tree.map(nan, s.opt_state))
+    start = run.states
+    for r in (run, twin):
+        while not r.done:
+            r.advance(chunk)
+    return Twins(run.result(), twin.result(), start, (group, idx), (a, seed))
+
+
+def assert_poison_stays_local(t: Twins):
+    """Every other model bit-identical to the clean run; the poisoned one flagged, frozen finite."""
+    others = np.ones(t.clean.trace.step.shape[:2], bool)
+    others[t.trace_at] = False
+    for field, c, p in zip(Trace._fields, t.clean.trace, t.poisoned.trace):
+        np.testing.assert_array_equal(c[others], p[others], err_msg=field)
+    group, idx = t.state_at
+    for g, (c, p) in enumerate(zip(t.clean.states, t.poisoned.states)):
+        parts = lambda s: (s.params, s.opt_state, s.perm, s.diverged_at)
+        for x, y in zip(jax.tree.leaves(parts(c)), jax.tree.leaves(parts(p))):
+            x, y = np.array(x), np.array(y)
+            if g == group:
+                x[idx] = y[idx] = 0  # the poisoned model: checked below
+            np.testing.assert_array_equal(x, y)
+    # step 0's update is NaN under a finite loss, so step 1's loss is the first non-finite one;
+    # at the interval's end the NaN parameters fall back to its start: the initial ones
+    assert t.clean.diverged_at[t.trace_at] == -1
+    assert t.poisoned.diverged_at[t.trace_at] == 1
+    assert t.poisoned.trace.diverged[t.trace_at][1:].all()
+    assert np.isfinite(t.poisoned.trace.test_loss[t.trace_at]).all()
+    frozen = [np.asarray(x)[idx] for x in jax.tree.leaves(t.poisoned.states[group].params)]
+    initial = [np.asarray(x)[idx] for x in jax.tree.leaves(t.start[group].params)]
+    assert all(np.isfinite(x).all() for x in frozen)
+    jax.tree.map(np.testing.assert_array_equal, frozen, initial)
+
+
+# -- every activation, grouped: one vmap over seeds per activation ----------------------------
 
 
 @pytest.fixture(scope="module")
-def grouped_all():
-    return small(ALL).run()
+def grouped_twins():
+    return poisoned_twins(small(ALL), "relu", seed=1)
 
 
-def alone(study, act, seed, lr=0.0, acts=None, index=0):
-    cfg = study.config()._replace(acts=acts or (act,))
-    keys = jax.tree.map(lambda k: k[seed], seed_keys(study.seeds, study.seed, study.hold))
-    return jax.jit(make_train(cfg, study.data).train)(keys, index, lr)
+@pytest.fixture(scope="module")
+def grouped_all(grouped_twins):
+    return grouped_twins.clean
 
 
+GROUPED = pytest.mark.xdist_group("grouped_all")
+
+
+@GROUPED
 @pytest.mark.parametrize("act", ALL)
 def test_vmapped_run_equals_run_alone(grouped_all, act):
     a = ALL.index(act)
-    state, trace = alone(grouped_all.study, act, seed=2)
+    state, trace = alone(grouped_all.study, act, seed=2, acts=PLAIN if act in PLAIN else None)
     batched = jax.tree.map(lambda x: x[2], grouped_all.states[a].params)
     assert_trees_close(batched, state.params)
-    for field in ("train_loss", "test_accuracy", "grad_norm", "update_ratio", "dead"):
-        got = getattr(grouped_all.trace, field)[a, 2]
-        np.testing.assert_allclose(got, getattr(trace, field), rtol=1e-5, atol=1e-6)
+    assert_trace_matches(jax.tree.map(lambda x: x[a, 2], grouped_all.trace), trace, act)
 
 
+@GROUPED
 def test_run_alone_with_another_seed_differs(grouped_all):
     # the control that makes the test above able to fail
-    state, _ = alone(grouped_all.study, "relu", seed=1)
+    state, _ = alone(grouped_all.study, "relu", seed=1, acts=PLAIN)
     batched = grouped_all.states[ALL.index("relu")].params["params"]["layer_0"]["kernel"][2]
     assert not np.allclose(batched, state.params["params"]["layer_0"]["kernel"], atol=1e-3)
 
 
-SWITCH = ("sigmoid", "prelu", "maxout")
+@GROUPED
+def test_nan_in_one_seed_leaves_the_other_seeds_bit_identical(grouped_twins):
+    assert_poison_stays_local(grouped_twins)
 
 
-def test_switch_mode_equals_run_alone_with_traced_index():
-    r = small(SWITCH, mode="switch").run()
-    for i, act in enumerate(SWITCH):
-        state, trace = alone(r.study, act, seed=1, acts=SWITCH, index=jnp.int32(i))
-        assert_trees_close(jax.tree.map(lambda x, i=i: x[i, 1], r.states[0].params), state.params)
-        np.testing.assert_allclose(r.trace.test_loss[i, 1], trace.test_loss, rtol=1e-5)
-
-
-def test_switch_and_grouped_agree_where_shapes_agree():
-    acts = ("tanh", "relu", "prelu")  # no maxout: every choice has the same layer widths
-    g, s = small(acts).run(), small(acts, mode="switch").run()
-    np.testing.assert_allclose(g.trace.test_loss, s.trace.test_loss, rtol=1e-5, atol=1e-6)
-
-
-def test_same_seed_gives_the_same_result_bit_for_bit():
-    a, b = small(("tanh", "relu")).run(), small(("tanh", "relu")).run()
-    jax.tree.map(np.testing.assert_array_equal, a.trace, b.trace)
-
-
-def test_chunked_run_equals_one_call():
-    s = small(("sigmoid", "relu"))
-    one, chunked = s.run(), s.run(chunk=2)  # 3 intervals: chunks of 2 and (2 with 1 past the end)
-    np.testing.assert_array_equal(one.steps, [0, 7, 14, 20])
-    np.testing.assert_array_equal(chunked.steps, one.steps)
-    assert_trees_close(one.trace, chunked.trace)
-
-
-def test_paired_design_same_init_and_data_order_for_every_activation():
-    r = small(("tanh", "relu", "maxout")).run()
-    t, rl, mx = r.states
+@GROUPED
+def test_paired_design_same_init_and_data_order_for_every_activation(grouped_all):
+    tanh, relu, maxout = (ALL.index(a) for a in ("tanh", "relu", "maxout"))
+    t, rl, mx = (grouped_all.states[i] for i in (tanh, relu, maxout))
     np.testing.assert_array_equal(t.perm, rl.perm)
     np.testing.assert_array_equal(t.perm, mx.perm)
     # initial weights (step 0 record) agree where shapes agree: weight norms at step 0
-    np.testing.assert_array_equal(r.trace.weight_norm[0, :, 0], r.trace.weight_norm[1, :, 0])
-    assert not np.array_equal(r.trace.weight_norm[0, :, 0], r.trace.weight_norm[2, :, 0])
+    w0 = grouped_all.trace.weight_norm[:, :, 0]
+    np.testing.assert_array_equal(w0[tanh], w0[relu])
+    assert not np.array_equal(w0[tanh], w0[maxout])
     # different seeds differ
     assert not np.array_equal(t.perm[0], t.perm[1])
+
+
+@GROUPED
+def test_pulled_out_model_reproduces_its_traced_accuracy(grouped_all):
+    for act in ("relu", "maxout", "prelu"):
+        m = grouped_all.model(act, seed=0)
+        acc = (m(DATA.x_test).argmax(-1) == DATA.y_test).mean()
+        np.testing.assert_allclose(acc, grouped_all.final("test_accuracy")[ALL.index(act), 0])
+
+
+@GROUPED
+def test_maxout_doubles_the_hidden_parameters(grouped_all):
+    count = lambda act: actlab.models.param_count(grouped_all.model(act, 0).params)
+    relu, maxout = count("relu"), count("maxout")
+    # 6->8->6->3 MLP: maxout doubles both hidden layers' weights and biases, not the output
+    hidden = (6 * 8 + 8) + (8 * 6 + 6)
+    assert maxout - relu == hidden
+
+
+@GROUPED
+def test_step_network_cannot_learn_and_shows_it(grouped_all):
+    i = ALL.index("step")
+    assert (grouped_all.trace.grad_norm[i, :, :, :-1] == 0).all()  # no gradient below the output
+    assert (grouped_all.trace.dead[i] == 1).all()
+
+
+# -- every activation, switch: one vmap over a traced activation index ------------------------
+
+
+@pytest.fixture(scope="module")
+def switch_twins():
+    return poisoned_twins(small(ALL, mode="switch"), "tanh", seed=0)
+
+
+SWITCH = pytest.mark.xdist_group("switch_all")
+
+
+@SWITCH
+@pytest.mark.parametrize("act", ALL)
+def test_switch_mode_equals_run_alone_with_traced_index(switch_twins, act):
+    r, i = switch_twins.clean, ALL.index(act)
+    state, trace = alone(r.study, act, seed=1, acts=ALL)
+    assert_trees_close(jax.tree.map(lambda x: x[i, 1], r.states[0].params), state.params)
+    assert_trace_matches(jax.tree.map(lambda x: x[i, 1], r.trace), trace, act)
+
+
+@SWITCH
+def test_switch_run_alone_with_another_index_differs(switch_twins):
+    # the control for the test above: the traced index selects what it names
+    r = switch_twins.clean
+    _, trace = alone(r.study, "tanh", seed=1, acts=ALL)
+    assert not np.allclose(r.trace.test_loss[ALL.index("relu"), 1], trace.test_loss, rtol=1e-3)
+
+
+@SWITCH
+def test_nan_in_one_model_in_switch_mode_leaves_the_others_bit_identical(switch_twins):
+    assert_poison_stays_local(switch_twins)
+
+
+# -- three activations, four seeds: run again, in chunks, switched, mapped, sharded -----------
+
+
+@pytest.fixture(scope="module")
+def family():
+    return small(FAMILY, seeds=4).run()  # 4 seeds: two per device when sharded
+
+
+@pytest.fixture(scope="module")
+def chunked(family):
+    """The family's study in chunks of 2 intervals, and the compilations done by each chunk."""
+    compiles, after_chunk = [], []
+
+    def listen(event, duration, **kw):
+        if event == BACKEND_COMPILE:
+            compiles.append(kw.get("fun_name"))
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        r = family.study.run(chunk=2, callback=lambda run: after_chunk.append(len(compiles)))
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    return r, after_chunk
+
+
+@pytest.fixture(scope="module")
+def map_twins(family):
+    return poisoned_twins(family.study.replace(seed_loop="map"), "prelu", seed=2)
+
+
+FAMILY_GROUP = pytest.mark.xdist_group("family")
+
+
+@FAMILY_GROUP
+def test_same_seed_gives_the_same_result_bit_for_bit(family):
+    again = small(FAMILY, seeds=4).run()
+    jax.tree.map(np.testing.assert_array_equal, family.trace, again.trace)
+
+
+@FAMILY_GROUP
+def test_chunked_run_equals_one_call(family, chunked):
+    one, (chunks, _) = family, chunked  # 3 intervals: chunks of 2 and (2 with 1 past the end)
+    np.testing.assert_array_equal(one.steps, [0, 7, 14, 20])
+    np.testing.assert_array_equal(chunks.steps, one.steps)
+    assert_trees_close(one.trace, chunks.trace)
+
+
+@FAMILY_GROUP
+def test_a_second_chunk_of_the_same_size_does_not_compile_again(chunked):
+    _, after_chunk = chunked
+    assert len(after_chunk) == 2
+    assert after_chunk[0] > 0  # the listener hears compilations: init and the first chunk
+    assert after_chunk[1] == after_chunk[0]
+
+
+@FAMILY_GROUP
+def test_switch_and_grouped_agree_where_shapes_agree(family):
+    switched = family.study.replace(mode="switch").run()
+    np.testing.assert_allclose(family.trace.test_loss, switched.trace.test_loss, 1e-5, 1e-6)
+
+
+@FAMILY_GROUP
+def test_seed_loop_map_trains_the_same_models_as_vmap(family, map_twins):
+    m = map_twins.clean
+    assert m.study.seed_loop == "map"
+    assert_trees_close(family.trace, m.trace)
+    assert_trees_close([s.params for s in family.states], [s.params for s in m.states])
+
+
+@FAMILY_GROUP
+def test_nan_in_one_model_under_seed_loop_map_leaves_the_others_bit_identical(map_twins):
+    assert_poison_stays_local(map_twins)
+
+
+SHARDED = """
+import sys, traceback
+import jax, numpy as np
+jax.config.update("jax_numpy_rank_promotion", "raise")
+sys.path.insert(0, {tests!r})
+from test_study import FAMILY, assert_poison_stays_local, poisoned_twins, small
+assert jax.device_count() == 2
+s = small(FAMILY, seeds=4)
+v = poisoned_twins(s, "relu", seed=1, chunk=2)  # seed 1 shares device 0 with seed 0
+m = poisoned_twins(s.replace(seed_loop="map"), "relu", seed=1)
+for t in (v, m):
+    assert len(jax.tree.leaves(t.clean.states[0].params)[0].sharding.device_set) == 2
+np.save({out!r}, np.stack([v.clean.trace.test_loss, m.clean.trace.test_loss]))
+try:
+    for t in (v, m):
+        assert_poison_stays_local(t)
+    log = "ok"
+except AssertionError:
+    log = traceback.format_exc()
+open({log!r}, "w").write(log)
+"""
+
+
+class Sharded(NamedTuple):
+    test_loss: Any  # [loops (vmap, map), acts, seeds, evals]
+    isolation: str  # "ok", or the failed assertion
+
+
+@pytest.fixture(scope="module")
+def sharded(tmp_path_factory):
+    """The family's study on 2 host devices, vmap (in chunks) and map, each with a twin."""
+    d = tmp_path_factory.mktemp("sharded")
+    out, log = d / "test_loss.npy", d / "isolation.txt"
+    code = SHARDED.format(tests=os.path.dirname(__file__), out=str(out), log=str(log))
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2"
+    env = {**os.environ, "XLA_FLAGS": flags.strip()}
+    p = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert p.returncode == 0, p.stderr[-5000:]
+    return Sharded(np.load(out), log.read_text())
+
+
+@FAMILY_GROUP
+def test_seeds_sharded_over_two_host_devices_train_the_same_models(sharded, family):
+    for test_loss in sharded.test_loss:  # vmap, then lax.map, over each device's seeds
+        np.testing.assert_allclose(test_loss, family.trace.test_loss, rtol=1e-5, atol=1e-6)
+
+
+@FAMILY_GROUP
+def test_nan_in_one_sharded_model_leaves_the_others_bit_identical(sharded):
+    assert sharded.isolation == "ok", sharded.isolation
+
+
+# -- the CNN -----------------------------------------------------------------------------------
+
+
+_rng = np.random.default_rng(0)
+IMAGES = actlab.data.from_arrays(
+    _rng.normal(size=(64, 8, 8, 1)).astype(np.float32), _rng.integers(0, 3, 64), num_classes=3
+)
+CNN_ACTS = ("tanh", "relu")
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    model = actlab.CNN(features=(4,), kernel=3, pool_window=2, pool_stride=2, dense=(5,))
+    return small(CNN_ACTS, model=model, data=IMAGES, steps=6, eval_every=3).run()
+
+
+@pytest.mark.xdist_group("cnn")
+@pytest.mark.parametrize("act", CNN_ACTS)
+def test_cnn_vmapped_run_equals_run_alone(cnn, act):
+    assert cnn.config.model.conv_impl == "xla"  # the default: lax.conv
+    a = CNN_ACTS.index(act)
+    state, trace = alone(cnn.study, act, seed=2, acts=CNN_ACTS)
+    assert_trees_close(jax.tree.map(lambda x: x[2], cnn.states[a].params), state.params)
+    assert_trace_matches(jax.tree.map(lambda x: x[a, 2], cnn.trace), trace, act)
+
+
+# -- one study each ----------------------------------------------------------------------------
 
 
 def test_hold_shares_one_stream_across_seeds():
@@ -127,63 +425,32 @@ def test_divergence_of_one_model_leaves_the_others_bit_identical():
 
 
 def test_lr_sweep_has_an_lr_axis():
-    r = small(("relu",), optimizer=optax.adam, lrs=(1e-3, 1e-2, 1e-1)).run()
+    lrs = (1e-3, 1e-2, 1e-1)
+    r = small(("relu",), optimizer=optax.adam, lrs=lrs).run()
     assert r.final("test_accuracy").shape == (1, 3, 3)
     assert r.grad_norms.shape == (1, 3, 3, 4, 3)
     m = r.model("relu", seed=1, lr=2)
     acc = (m(DATA.x_test).argmax(-1) == DATA.y_test).mean()
     np.testing.assert_allclose(acc, r.final("test_accuracy")[0, 2, 1], atol=1e-6)
+    # the axis is in the order given: the models at index 2 are those trained alone at lrs[2]
+    state, trace = alone(r.study, "relu", seed=1, lr=lrs[2])
+    assert_trees_close(jax.tree.map(lambda x: x[2, 1], r.states[0].params), state.params)
+    assert_trace_matches(jax.tree.map(lambda x: x[0, 2, 1], r.trace), trace, "relu")
+    # and another lr trains another model, so a permuted axis would fail the lines above
+    assert not np.allclose(r.trace.test_loss[0, 1, 1], trace.test_loss, rtol=1e-3)
 
 
-def test_pulled_out_model_reproduces_its_traced_accuracy(grouped_all):
-    for act in ("relu", "maxout", "prelu"):
-        m = grouped_all.model(act, seed=0)
-        acc = (m(DATA.x_test).argmax(-1) == DATA.y_test).mean()
-        np.testing.assert_allclose(acc, grouped_all.final("test_accuracy")[ALL.index(act), 0])
+def test_gradient_clipping_is_per_model_not_across_the_ensemble():
+    # a global-norm clip inside the vmapped call sees one model's gradient, as alone
+    clip = optax.chain(optax.clip_by_global_norm(0.05), optax.sgd(0.5))
+    acts = ("relu", "sigmoid")
+    r = small(acts, optimizer=clip).run()
+    for a, act in enumerate(acts):
+        state, _ = alone(r.study, act, seed=2, acts=acts)
+        assert_trees_close(jax.tree.map(lambda x, a=a: x[2], r.states[a].params), state.params)
 
 
-def test_maxout_doubles_the_hidden_parameters(grouped_all):
-    count = lambda act: actlab.models.param_count(grouped_all.model(act, 0).params)  # noqa: E731
-    relu, maxout = count("relu"), count("maxout")
-    # 6->8->6->3 MLP: maxout doubles both hidden layers' weights and biases, not the output
-    hidden = (6 * 8 + 8) + (8 * 6 + 6)
-    assert maxout - relu == hidden
-
-
-def test_step_network_cannot_learn_and_shows_it(grouped_all):
-    i = ALL.index("step")
-    assert (grouped_all.trace.grad_norm[i, :, :, :-1] == 0).all()  # no gradient below the output
-    assert (grouped_all.trace.dead[i] == 1).all()
-
-
-def test_dead_units_of_relu_with_negative_biases():
-    # biases of -10 and small weights: every ReLU pre-activation is negative, so all are dead
-    init = actlab.Init("normal", "zeros", weight_std=0.01, bias_mean=-10.0)
-    r = small(("relu", "sigmoid", "leaky_relu"), model=actlab.MLP((8,), init_scheme=init)).run()
-    assert r.trace.dead.shape == (3, 3, 4, 1)
-    np.testing.assert_array_equal(r.trace.dead[0, :, 0], 1.0)
-    np.testing.assert_array_equal(r.trace.dead[1:], 0.0)  # sigmoid and leaky: f' never 0
-    np.testing.assert_array_equal(r.trace.saturated[1, :, 0], 1.0)  # sigmoid'(-10) < 0.0025
-    np.testing.assert_array_equal(r.trace.saturated[2], 0.0)
-    assert (r.trace.grad_norm[0, :, :, 0] == 0).all()  # nothing flows into a dead layer
-
-
-def test_full_batch_loss_at_step_zero_is_the_hand_computed_loss():
-    xor = actlab.data.xor()
-    s = actlab.Study(
-        model=actlab.MLP(hidden=(5,) * 3, init_scheme=actlab.Init("normal", "normal")),
-        activations=("sigmoid",), data=xor, optimizer=optax.sgd(0.01), seeds=2,
-        batch_size=None, steps=5, eval_every=5, loss="bce_unclipped",
-    )  # fmt: skip
-    r = s.run()
-    m = actlab.Study.start(s).states  # initial params
-    params = jax.tree.map(lambda p: p[1], m[0].params)
-    z = r.model("sigmoid", 1).module.apply(params, xor.x_train, 0)[:, 0]
-    p = 1 / (1 + np.exp(-np.asarray(z, np.float64)))
-    y = np.asarray(xor.y_train)
-    bce = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
-    np.testing.assert_allclose(r.trace.train_loss[0, 1, 0], bce, rtol=1e-5)
-    np.testing.assert_allclose(r.trace.batch_loss[0, 1, 0], bce, rtol=1e-5)
+# -- argument checks (nothing is compiled) ------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -217,64 +484,3 @@ def test_bad_study_arguments_give_clear_errors(kw, match):
 def test_bad_data_gives_clear_errors(args, match):
     with pytest.raises(ValueError, match=match):
         actlab.data.from_arrays(*args, num_classes=3)
-
-
-def nan_at(step: int) -> optax.GradientTransformation:
-    """SGD whose update at ``step`` is NaN although the loss is finite."""
-
-    def update(g, count, params=None):
-        poison = jnp.where(count == step, jnp.nan, 1.0)
-        return jax.tree.map(lambda x: -0.05 * x * poison, g), count + 1
-
-    return optax.GradientTransformation(lambda p: jnp.int32(0), update)
-
-
-def test_parameters_poisoned_under_a_finite_loss_fall_back_to_a_finite_point():
-    r = small(("relu", "tanh"), optimizer=nan_at(9)).run()
-    # step 9's update poisons the weights; step 10's loss is the first non-finite one
-    np.testing.assert_array_equal(r.diverged_at, 10)
-    assert all(np.isfinite(x).all() for s in r.states for x in jax.tree.leaves(s.params))
-    assert np.isfinite(r.trace.test_loss).all()
-    # frozen at the interval's start (step 7): the record at 14 and 20 equals the one at 7
-    np.testing.assert_array_equal(r.trace.weight_norm[:, :, 2], r.trace.weight_norm[:, :, 1])
-    np.testing.assert_array_equal(r.trace.weight_norm[:, :, 3], r.trace.weight_norm[:, :, 1])
-
-
-SHARDED = """
-import jax, numpy as np, optax, actlab
-assert jax.device_count() == 2
-d = actlab.data.teacher_student(n_train=256, n_test=128, dim=6, classes=3, hidden=8)
-s = actlab.Study(model=actlab.MLP(hidden=(8, 6)), activations=("tanh", "relu"), data=d,
-    optimizer=optax.adam(1e-2), seeds=4, batch_size=16, steps=20, eval_every=7)
-r, m = s.run(chunk=2), s.replace(seed_loop="map").run()
-np.save("{out}", np.stack([r.trace.test_loss, m.trace.test_loss]))
-"""
-
-
-def test_seeds_sharded_over_two_host_devices_train_the_same_models(tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    out = tmp_path / "sharded.npy"
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    code = SHARDED.format(out=out)
-    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=300)
-    single = small(("tanh", "relu"), seeds=4).run()
-    for sharded in np.load(out):  # vmap, then lax.map, over each device's seeds
-        np.testing.assert_allclose(sharded, single.trace.test_loss, rtol=1e-5, atol=1e-6)
-
-
-def test_seed_loop_map_trains_the_same_models_as_vmap():
-    v, m = small(("relu", "prelu")).run(), small(("relu", "prelu"), seed_loop="map").run()
-    assert_trees_close(v.trace, m.trace)
-    assert_trees_close([s.params for s in v.states], [s.params for s in m.states])
-
-
-def test_gradient_clipping_is_per_model_not_across_the_ensemble():
-    # a global-norm clip inside the vmapped call sees one model's gradient, as alone
-    clip = optax.chain(optax.clip_by_global_norm(0.05), optax.sgd(0.5))
-    r = small(("relu", "sigmoid"), optimizer=clip).run()
-    for a, act in enumerate(("relu", "sigmoid")):
-        state, _ = alone(r.study, act, seed=2)
-        assert_trees_close(jax.tree.map(lambda x, a=a: x[2], r.states[a].params), state.params)
