@@ -22,6 +22,7 @@ from typing import Any
 
 import jax
 import numpy as np
+import optax
 import pandas as pd
 
 from actlab.study import Result
@@ -130,7 +131,7 @@ def describe(result: Result) -> dict[str, Any]:
     s, c = result.study, result.config
     return {
         "model": _module(c.model),
-        "optimizer": _optimizer_name(s.optimizer),
+        "optimizer": describe_optimizer(s.optimizer),
         "lrs": None if s.lrs is None else [float(x) for x in s.lrs],
         "batch_size": c.batch_size,
         "steps": c.steps,
@@ -154,8 +155,38 @@ def _module(m) -> str:
     return f"{type(m).__name__}({', '.join(f'{k}={getattr(m, k)!r}' for k in fields)})"
 
 
-def _optimizer_name(opt) -> str:
-    return getattr(opt, "__name__", None) or type(opt).__name__
+def describe_optimizer(opt) -> str:
+    """What an optimizer does, for people: ``optax.adam(1e-3)`` reads
+    ``scale_by_adam(b1=0.9, b2=0.999, eps=1e-08, eps_root=0.0) + scale(step_size=-0.001)``.
+
+    optax transformations are closures, so this reads their free variables: each piece of a
+    chain by the name of the optax function that made it, with its scalar settings. A
+    function of the learning rate (an lr sweep) is named as it is (``adam``); anything that
+    cannot be read falls back to its type's name.
+    """
+    if not isinstance(opt, optax.GradientTransformation):
+        return getattr(opt, "__name__", None) or type(opt).__name__
+    try:
+        return " + ".join(_pieces(opt.update)) or "identity"
+    except (AttributeError, KeyError, TypeError, ValueError):  # not an optax closure
+        return type(opt).__name__
+
+
+def _pieces(update) -> list[str]:
+    cells = dict(
+        zip(update.__code__.co_freevars, (c.cell_contents for c in update.__closure__ or ()))
+    )
+    name = update.__qualname__.split(".<locals>")[0]
+    if name == "chain":
+        return [p for f in cells["update_fns"] for p in _pieces(f)]
+    if name == "with_extra_args_support":
+        return _pieces(cells["tx"].update)
+    if name == "identity":
+        return []
+    scalars = {
+        k: v for k, v in cells.items() if isinstance(v, (int, float, str)) and v is not False
+    }
+    return [f"{name}({', '.join(f'{k}={v!r}' for k, v in scalars.items())})"]
 
 
 def summary(

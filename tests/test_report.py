@@ -340,3 +340,18 @@ def test_parse_threshold_direction():
     assert report.parse_threshold("train_error=0.25") == Threshold("train_error", 0.25)
     assert report.parse_threshold(("test_accuracy", "0.9")).below is False
     assert report.parse_threshold(None) is None
+
+
+@pytest.mark.parametrize(
+    "tx, text",
+    [
+        (optax.sgd(0.01), "scale(step_size=-0.01)"),
+        (optax.adam(1e-3), "scale_by_adam(b1=0.9, b2=0.999, eps=1e-08, eps_root=0.0) + "
+                           "scale(step_size=-0.001)"),
+        (optax.chain(optax.clip_by_global_norm(1.0), optax.sgd(0.5)),
+         "clip_by_global_norm(max_norm=1.0) + scale(step_size=-0.5)"),
+        (optax.adam, "adam"),  # a function of the swept learning rate
+    ],
+)  # fmt: skip
+def test_the_configuration_names_what_the_optimizer_does(tx, text):
+    assert results.describe_optimizer(tx) == text
