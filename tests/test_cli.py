@@ -20,6 +20,9 @@ import actlab
 from actlab import checkpoint, cli, report, study
 from actlab import protocols as P
 
+# its runs are module fixtures: one worker builds them (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("cli")
+
 ARGS = ["run", "xor", "--steps", "300", "--seeds", "3", "--acts", "sigmoid,relu", "--chunks", "3"]
 
 

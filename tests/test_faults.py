@@ -42,6 +42,9 @@ DISK_FULL = """
 import errno, itertools, sys
 from actlab import checkpoint, cli
 
+# its runs are module fixtures: one worker builds them (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("faults")
+
 real, saves = checkpoint.atomic_write, itertools.count()
 
 def fill_the_disk(tmp):

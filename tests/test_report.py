@@ -18,6 +18,9 @@ from actlab import report, results, stats
 from actlab.report import Record, Threshold
 from actlab.train import Trace
 
+# its runs are module fixtures: one worker builds them (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("report")
+
 ACTS = ("tanh", "relu", "sigmoid")
 SEEDS, EVALS = 5, 5  # 20 steps, evaluated every 5, plus step 0
 TH = Threshold("train_error", 0.5)
