@@ -31,6 +31,9 @@ import actlab
 from actlab import activations as A
 from actlab import checkpoint, cli, results, runner
 
+# its runs are module fixtures: one worker builds them (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("faults")
+
 # 120 intervals of 100 steps in 3 chunks of 40: a chunk is long enough (~1 s here) to be
 # killed in its middle, short enough for the suite
 ARGS = ["run", "xor", "--steps", "12000", "--seeds", "4", "--acts", "relu", "--chunks", "3"]
@@ -41,9 +44,6 @@ TIMEOUT = 300  # s for any one process or wait: a hang fails the test instead of
 DISK_FULL = """
 import errno, itertools, sys
 from actlab import checkpoint, cli
-
-# its runs are module fixtures: one worker builds them (make test: --dist loadgroup)
-pytestmark = pytest.mark.xdist_group("faults")
 
 real, saves = checkpoint.atomic_write, itertools.count()
 
