@@ -2,6 +2,7 @@
 
 from actlab import activations as activations
 from actlab import data as data
+from actlab import outcome as outcome
 from actlab import runner as runner
 from actlab import stats as stats
 from actlab.activations import REGISTRY as REGISTRY

@@ -3,7 +3,8 @@
     actlab run EXPERIMENT [--acts a,b] [--seeds N] [--steps N | --epochs E] [--lr X]
                           [--dataset D] [--out DIR] [--quick] [--chunks K]
                           [--resume | --resume-or-start] [--threshold METRIC=VALUE]
-    actlab report DIR [--threshold METRIC=VALUE]
+                          [--diverged-as failure|exclude|frozen]
+    actlab report DIR [--threshold METRIC=VALUE] [--diverged-as RULE]
     actlab compare DIR1 DIR2 [--out FILE]
     actlab list
     actlab demo [--out DIR]
@@ -13,6 +14,10 @@
 ``report.md``, ``tidy.csv`` (``tidy.parquet``) and plots (``actlab.report``). Ctrl-C keeps what
 is done and prints the command that resumes it (exit code 130). Bad arguments get a one-line
 error naming the accepted values and exit code 2.
+
+Every seed counts: the statistics include every seed, a diverged run as a failed one (chance
+accuracy, the worst loss; ``actlab.outcome``), and report.md adds a labelled survivors-only
+table beside them. ``--diverged-as`` chooses another rule and the report says what follows.
 
 ``--resume`` continues the unfinished run in ``--out`` and fails (exit code 2) if there is
 none; ``--resume-or-start`` continues it if there is one and starts one if not, for jobs that
@@ -33,7 +38,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from actlab import activations, data, protocols, report, results, runtime
+from actlab import activations, data, outcome, protocols, report, results, runtime
 from actlab.runner import Interrupted, SaveFailed, execute, os_error, saved_meta
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -98,9 +103,11 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a named experiment")
     run.add_argument("experiment", help=f"one of: {', '.join(protocols.PROTOCOLS)} (actlab list)")
     run_options(run)
+    diverged_option(run)
     rep = sub.add_parser("report", help="re-render report.md, tidy table and plots of a run")
     rep.add_argument("dir", type=Path, help="a folder written by actlab run")
     rep.add_argument("--threshold", type=_threshold, help="METRIC=VALUE, e.g. train_error=0.25")
+    diverged_option(rep)
     cmp = sub.add_parser("compare", help="final test accuracy of two runs, per activation")
     cmp.add_argument("dirs", type=Path, nargs=2, metavar="DIR", help="folders of two runs")
     cmp.add_argument("--out", type=Path, help="also write the markdown table to this file")
@@ -108,6 +115,16 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))
     sub.add_parser("list", help="list experiments, activations and datasets")
     return p
+
+
+def diverged_option(p: argparse.ArgumentParser) -> None:
+    """``--diverged-as RULE``: how the report's statistics count diverged runs."""
+    p.add_argument(
+        "--diverged-as",
+        choices=outcome.RULES,
+        help="failure (default: every seed counts, a diverged run scores chance accuracy and "
+        "the worst loss), exclude (survivors only, labelled), frozen (raw values)",
+    )
 
 
 def run_options(run: argparse.ArgumentParser, *, threshold: bool = True) -> None:
@@ -169,7 +186,7 @@ def _build(args) -> tuple[protocols.Protocol, object]:
 def _run(args, command: list[str]) -> int:
     try:
         proto, study = _build(args)
-        th = args.threshold or report.parse_threshold(getattr(proto, "threshold", None))
+        th = args.threshold or report.parse_threshold(proto.threshold)
     except (ValueError, FileNotFoundError) as e:
         raise UsageError(str(e)) from None
     out = args.out or Path("runs") / proto.name
@@ -185,6 +202,7 @@ def _run(args, command: list[str]) -> int:
             or_start=args.resume_or_start,
             threshold=th,
             command=cmd,
+            diverged_as=args.diverged_as,
         )
     except (ValueError, FileNotFoundError) as e:  # the folder, a checkpoint or the study
         raise UsageError(str(e)) from None
@@ -209,7 +227,9 @@ def _run(args, command: list[str]) -> int:
         return EXIT_USAGE
     render = shlex.join(["actlab", "report", str(out)])
     try:
-        rec = report.Record.of(result, proto.name, threshold=th, command=cmd)
+        rec = report.Record.of(
+            result, proto.name, threshold=th, command=cmd, diverged_as=args.diverged_as
+        )
         path = report.write(rec, out, th)
         text = report.console(rec)
         results.atomic_write(out / "summary.txt", lambda tmp: tmp.write_text(text + "\n"))
@@ -254,6 +274,8 @@ def _list() -> int:
 def _report(args) -> int:
     try:
         rec = report.Record.load(args.dir)
+        if args.diverged_as is not None:
+            rec = rec.with_rule(args.diverged_as)
     except (ValueError, FileNotFoundError) as e:
         raise UsageError(str(e)) from None
     path = report.write(rec, args.dir, args.threshold)
@@ -293,6 +315,7 @@ def _demo(p: argparse.ArgumentParser, out: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     # before JAX's first computation: seeds then train on every core in parallel
     runtime.use_host_devices()
+    runtime.use_compilation_cache()  # a second run of a study loads its programs
     p = parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)

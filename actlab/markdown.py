@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from actlab import outcome
 from actlab.record import Record, Threshold
 from actlab.tables import CONFIDENCE, config_differences, summary_table, tables, threshold_of
 
@@ -50,18 +51,27 @@ def _summary_md(t: pd.DataFrame, spec: str) -> str:
         {
             "activation": t["name"],
             "n": t["n"],
+            "diverged": [f"{k}/{n}" for k, n in zip(t["n_diverged"], t["seeds"])],
             "mean": [fmt(v, spec) for v in t["mean"]],
             "95% CI": [fmt_ci(lo, hi, spec) for lo, hi in zip(t["ci_low"], t["ci_high"])],
             "median": [fmt(v, spec) for v in t["median"]],
             "IQM": [fmt(v, spec) for v in t["iqm"]],
             "std": [fmt(v, spec) for v in t["std"]],
-            "diverged": [f"{k}/{n}" for k, n in zip(t["diverged"], t["seeds"])],
         }
     )
     return md_table(df)
 
 
+CI_NAMES = {"t": "Student t", "BCa": "bootstrap BCa", "percentile": "bootstrap percentile"}
+
+
+def _ci_name(t: pd.DataFrame) -> str:
+    used = [m for m in t["ci_method"] if m in CI_NAMES]
+    return CI_NAMES[used[0]] if used else CI_NAMES["t"]
+
+
 def _pairwise_md(t: pd.DataFrame) -> str:
+    hl = "estimate" in t and (t["estimator"] == "hodges_lehmann").any()
     df = pd.DataFrame(
         {
             **({"lr": [fmt(v, "g") for v in t["lr"]]} if "lr" in t else {}),
@@ -70,33 +80,52 @@ def _pairwise_md(t: pd.DataFrame) -> str:
             "n": t["n"],
             "mean A − B": [fmt(v, "+.4f") for v in t["mean_diff"]],
             "95% CI": [fmt_ci(lo, hi) for lo, hi in zip(t["diff_ci_low"], t["diff_ci_high"])],
+            **(
+                {
+                    "HL shift": [fmt(v, "+.4f") for v in t["estimate"]],
+                    "HL 95% CI": [
+                        fmt_ci(lo, hi)
+                        for lo, hi in zip(t["estimate_ci_low"], t["estimate_ci_high"])
+                    ],
+                }
+                if hl
+                else {}
+            ),
             "p": [fmt(v, ".3g") for v in t["p"]],
             "p (Holm)": [fmt(v, ".3g") for v in t["p_holm"]],
             "P(A > B)": [fmt(v, ".2f") for v in t["p_improvement"]],
             "Cohen's d_z": [fmt(v, ".2f") for v in t["cohens_d"]],
         }
     )
-    return md_table(df, ("l" if "lr" in t else "") + "ll" + "r" * 7)
+    return md_table(df, ("l" if "lr" in t else "") + "ll" + "r" * (len(df.columns) - 2))
 
 
 def _rate(k, n, rate, lo, hi) -> str:
     return f"{k}/{n} ({fmt(rate, '.0%')}, CI {fmt(lo, '.0%')}–{fmt(hi, '.0%')})"
 
 
+OUTCOME_TITLES = (
+    ("reached", "reached {th}"),
+    ("not_reached", "did not reach it"),
+    ("diverged", "diverged"),
+)
+
+
 def _failures_md(t: pd.DataFrame, th: Threshold | None) -> str:
+    """Each seed in one outcome (with a threshold), or the divergence count alone."""
     cols = {"activation": t["name"]}
-    for what, title in (("diverged", "diverged"), ("failed", f"did not reach {th}")):
-        if f"{what}_k" in t:
-            cols[title] = [
-                _rate(*r)
-                for r in zip(
-                    t[f"{what}_k"],
-                    t["n"],
-                    t[f"{what}_rate"],
-                    t[f"{what}_ci_low"],
-                    t[f"{what}_ci_high"],
-                )
-            ]
+    titles = OUTCOME_TITLES if th is not None else (("diverged", "diverged"),)
+    for what, title in titles:
+        cols[title.format(th=th)] = [
+            _rate(*r)
+            for r in zip(
+                t[f"{what}_k"],
+                t["n"],
+                t[f"{what}_rate"],
+                t[f"{what}_ci_low"],
+                t[f"{what}_ci_high"],
+            )
+        ]
     return md_table(pd.DataFrame(cols))
 
 
@@ -185,13 +214,29 @@ def markdown(
         f"(continue it with `{resume}`)."
     )
     ci = f"{CONFIDENCE:.0%}"
+    rule = rec.rule
+    acc = tabs["test_accuracy"]
+    any_diverged = bool(acc["n_diverged"].sum())
     boot = (
-        f"Mean over seeds with its {ci} bootstrap CI (BCa, 2000 resamples; percentile where BCa "
-        "fails), median, IQM (interquartile mean) and sample std. Diverged models are excluded "
-        "from every statistic and counted in the last column."
+        f"Mean over seeds with its {ci} CI ({_ci_name(acc)}), median, IQM (interquartile "
+        f"mean) and sample std. **Rule for diverged runs: "
+        f"{outcome.describe(rule, _classes(rec))}.**"
+        + (
+            ""
+            if rule != "failure"
+            else " `actlab report DIR --diverged-as exclude` re-renders this report over the "
+            "survivors only."
+        )
     )
     pair = tabs["pairwise"]
     test = TEST_NAMES.get(test := pair["test"].iloc[0] if len(pair) else "wilcoxon", test)
+    seeds_in = (
+        "Seeds where either model diverged are left out."
+        if rule == "exclude"
+        else "Every seed is in, under the rule above: two failed runs of one seed tie, and the "
+        "rank test handles the ties."
+    )
+    heading = "## Outcomes" if th is not None else "## Divergence"
     out = [
         f"# {rec.experiment}: {size}",
         "",
@@ -201,38 +246,65 @@ def markdown(
         "",
         _config_md(rec),
         "",
+        heading,
+        "",
+        f"Every one of the {seeds} seeds per activation, rate with its {ci} Wilson interval."
+        + (
+            f" Each run is in one category: it diverged (at any step), or else it reached "
+            f"{th} at an evaluation point, or it did not."
+            if th is not None
+            else ""
+        ),
+        "",
+        _failures_md(tabs["failures"], th),
+        "",
         "## Final test accuracy",
         "",
         boot,
         "",
-        _summary_md(tabs["test_accuracy"], ".4f"),
+        _summary_md(acc, ".4f"),
         "",
+    ]
+    surv = tabs.get("survivors")
+    if surv is not None and any_diverged and rule != "exclude":
+        out += [
+            "### Survivors only",
+            "",
+            "The same statistics over the runs that did not diverge (n counts them). Which "
+            "runs survive depends on the outcome, so these figures are biased towards "
+            "activations that diverge; read them beside the table above, never alone.",
+            "",
+            _summary_md(surv, ".4f"),
+            "",
+        ]
+    out += [
         "## Final train loss",
         "",
-        "Same statistics, of the loss on the training set at the last evaluation.",
+        "Same statistics, of the loss on the training set at the last evaluation"
+        + (
+            "; a diverged run counts as an infinite loss, so the mean is ∞ where one diverged "
+            "and the median is the figure to read."
+            if rule == "failure"
+            else "."
+        ),
         "",
         _summary_md(tabs["train_loss"], ".4g"),
         "",
         "## Pairwise comparisons of final test accuracy",
         "",
         f"Paired by seed (seed *i* gives every activation the same data order and "
-        f"initialisation); mean of per-seed differences A − B with its {ci} bootstrap CI; "
-        f"two-sided {test} test; p adjusted with Holm over the {len(pair)} comparisons; "
+        f"initialisation); mean of per-seed differences A − B with its {ci} CI"
+        + (
+            ", and the Hodges–Lehmann shift (median of the Walsh averages) with the CI that "
+            "inverts the signed-rank test"
+            if "estimate" in pair
+            else ""
+        )
+        + f"; two-sided {test} test; p adjusted with Holm over the {len(pair)} comparisons; "
         "P(A > B) = fraction of seeds where A beats B (ties count half); Cohen's d_z = mean "
-        "difference / sd of differences. Seeds where either model diverged are left out.",
+        f"difference / sd of differences. {seeds_in}",
         "",
         _pairwise_md(pair) if len(pair) else "(one activation: nothing to compare)",
-        "",
-        "## Divergence and failures",
-        "",
-        f"Counts over {seeds} seeds, rate with its {ci} Wilson interval."
-        + (
-            f" Failure: never reached {th} at an evaluation point (diverged models included)."
-            if th is not None
-            else ""
-        ),
-        "",
-        _failures_md(tabs["failures"], th),
         "",
     ]
     if th is not None:
@@ -262,10 +334,21 @@ def markdown(
     return "\n".join(out)
 
 
+def _classes(rec: Record) -> int | None:
+    try:
+        return rec.classes
+    except ValueError:
+        return None
+
+
 def console(rec: Record, tabs: dict[str, pd.DataFrame] | None = None) -> str:
-    """A short plain-text summary for the terminal: final test accuracy per activation."""
+    """A short plain-text summary for the terminal: final test accuracy per activation, over
+    every seed under the run's rule, and the survivors' mean beside it."""
     t = (tabs or {}).get("test_accuracy")
     t = summary_table(rec, "test_accuracy") if t is None else t
+    surv = (tabs or {}).get("survivors")
+    if surv is None:
+        surv = summary_table(rec, "test_accuracy", diverged_as="exclude")
     df = pd.DataFrame(
         {
             "activation": t["name"],
@@ -273,10 +356,19 @@ def console(rec: Record, tabs: dict[str, pd.DataFrame] | None = None) -> str:
             "mean": [fmt(v) for v in t["mean"]],
             "95% CI": [fmt_ci(lo, hi) for lo, hi in zip(t["ci_low"], t["ci_high"])],
             "median": [fmt(v) for v in t["median"]],
-            "diverged": [f"{k}/{n}" for k, n in zip(t["diverged"], t["seeds"])],
+            "diverged": [f"{k}/{n}" for k, n in zip(t["n_diverged"], t["seeds"])],
         }
     )
-    head = f"{rec.experiment}: final test accuracy over seeds (diverged models excluded)"
+    if rec.rule != "exclude" and t["n_diverged"].sum():
+        df["survivors only: mean (n)"] = [
+            f"{fmt(m)} ({n})" for m, n in zip(surv["mean"], surv["n"])
+        ]
+    rules = {
+        "failure": "every seed; a diverged run counts as failed, at chance accuracy",
+        "exclude": "SURVIVORS ONLY: diverged runs left out",
+        "frozen": "every seed; diverged runs at their frozen values",
+    }
+    head = f"{rec.experiment}: final test accuracy ({rules[rec.rule]})"
     timing = rec.doc["timing"]
     return (
         f"{head}\n{df.to_string(index=False)}\n"
@@ -323,8 +415,8 @@ def compare_markdown(
         "",
         f"Independent runs, so unpaired: Welch's t-test, {CONFIDENCE:.0%} bootstrap CI of the "
         "difference of means (each run resampled on its own), p adjusted with Holm over the "
-        "activations, P(B > A) from the Mann-Whitney U, Cohen's d with the pooled sd. Diverged "
-        "models are left out (n counts the rest).",
+        "activations, P(B > A) from the Mann-Whitney U, Cohen's d with the pooled sd. Each "
+        "run's diverged models count under its rule (default: as failed runs, at chance).",
         "",
         md_table(df),
         "",

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from actlab import results
+from actlab import outcome, results
 from actlab.train import Trace
 
 SCALAR_METRICS = ("batch_loss", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
@@ -90,6 +90,22 @@ class Record:
         ``results.CorruptFile`` (a ValueError naming the file) if a file cannot be read."""
         return cls(*results.load(out))
 
+    def with_rule(self, diverged_as: str) -> Record:
+        """This record with another rule for diverged runs (``actlab.outcome``); the tables
+        and the report follow it (the files on disk keep theirs)."""
+        rule = outcome.check_rule(diverged_as)
+        classes = self.classes if rule == "failure" else 0
+        finals = {m: self.final(m, diverged_as="frozen") for m in results.SUMMARISED}
+        doc = {
+            **self.doc,
+            "outcome": {
+                "diverged_as": rule,
+                "description": outcome.describe(rule, classes or None),
+            },
+            "summary": outcome.document(finals, self.diverged, self.labels, classes, rule),
+        }
+        return dataclasses.replace(self, doc=doc)
+
     @property
     def experiment(self) -> str:
         return self.doc["experiment"]
@@ -153,11 +169,31 @@ class Record:
         gone = self.flat(self.trace.diverged).astype(bool)
         return np.where(gone.reshape(gone.shape + (1,) * (v.ndim - gone.ndim)), np.nan, v)
 
-    def final(self, metric: str, *, diverged: bool = False) -> np.ndarray:
-        """[groups, seeds] the metric at the last evaluation; NaN for diverged models unless
-        ``diverged=True``."""
-        v = self.curve(metric)[:, :, -1]
-        return v if diverged else np.where(self.diverged, np.nan, v)
+    @property
+    def classes(self) -> int:
+        """Classes of the run's task (chance accuracy is ``1 / classes``)."""
+        c = self.doc["config"].get("classes")
+        if c is None:  # results.json from before the outcome model: binary losses know theirs
+            if self.doc["config"].get("loss", "softmax_ce") != "softmax_ce":
+                return 2
+            raise ValueError(
+                "this results.json does not record the number of classes, so a failed run's "
+                "chance accuracy is unknown; pass diverged_as='exclude' or 'frozen', or rerun"
+            )
+        return int(c)
+
+    @property
+    def rule(self) -> str:
+        """The run's rule for diverged models (``actlab.outcome``), as saved."""
+        return outcome.check_rule(self.doc.get("outcome", {}).get("diverged_as"))
+
+    def final(self, metric: str, *, diverged_as: str | None = None) -> np.ndarray:
+        """[groups, seeds] the metric at the last evaluation, each diverged run's value set
+        by ``diverged_as`` (default: the run's rule, ``self.rule``), as ``Result.final``."""
+        rule = self.rule if diverged_as is None else outcome.check_rule(diverged_as)
+        raw = self.curve(metric, raw=True)[:, :, -1]
+        classes = self.classes if rule == "failure" else 0
+        return outcome.apply(raw, self.diverged, metric, classes, rule)
 
     def lr_groups(self) -> list[tuple[float | None, list[int]]]:
         """Groups that are compared with each other: all of them, or one set per lr."""

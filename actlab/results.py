@@ -25,10 +25,12 @@ import numpy as np
 import optax
 import pandas as pd
 
+from actlab import outcome
 from actlab.study import Result
 from actlab.train import Trace
 
 SCHEMA = 1
+SUMMARISED = ("test_accuracy", "test_loss", "train_loss", "train_accuracy")
 REQUIRED = {  # what a results.json must hold for reports and comparisons
     "experiment": str,
     "complete": bool,
@@ -138,6 +140,7 @@ def describe(result: Result) -> dict[str, Any]:
         "eval_every": c.eval_every,
         "loss": c.loss,
         "dataset": s.data.name,
+        "classes": int(s.data.num_classes),
         "data_source": s.data.source,
         "n_train": int(s.data.x_train.shape[0]),
         "n_test": int(s.data.x_test.shape[0]),
@@ -197,12 +200,33 @@ def summary(
     steps_done=None,
     threshold: tuple[str, float] | None = None,
     command: str | None = None,
+    diverged_as: str | None = None,
 ) -> dict:
     """The ``results.json`` document. Per-seed lists are indexed ``[act][seed]`` (with an lr
     sweep ``[act][lr][seed]``). ``threshold`` (metric, value), if the run defines one, is kept
     so that ``actlab report`` can re-render its time-to-threshold table; ``command`` is the
-    command line that made the run, if any."""
+    command line that made the run, if any.
+
+    ``metrics`` holds the raw per-seed values as traced (a diverged model's are those of its
+    frozen parameters; ``metrics.diverged`` flags them). ``summary[METRIC][GROUP]`` (GROUP: the
+    activation, or ``"act lr=..."`` with an lr sweep) is the analysis over seeds under the
+    rule ``outcome.diverged_as`` (default: every seed counts, ``actlab.outcome``): ``n``,
+    ``n_diverged``, ``mean``, ``ci_low``, ``ci_high`` (95 %, ``ci_method``), ``median`` with
+    its CI, ``std`` and ``rule``; null where a number is not finite (the mean loss is
+    infinite as soon as one run diverged under the default rule: ``ci_method`` "infinite").
+    """
     acts = result.activations
+    rule = outcome.check_rule(diverged_as)
+    classes = int(result.study.data.num_classes)
+    labels = (
+        list(acts)
+        if result.study.lrs is None
+        else [f"{a} lr={lr:g}" for a in acts for lr in result.study.lrs]
+    )
+    diverged = np.asarray(result.diverged).reshape(len(labels), -1)
+
+    finals = {m: result.final(m, diverged_as="frozen") for m in SUMMARISED}
+    flat = {m: v.reshape(len(labels), -1) for m, v in finals.items()}
 
     def per_act(a: np.ndarray, conv=_floats) -> dict:
         return {
@@ -222,11 +246,10 @@ def summary(
         "threshold": None
         if threshold is None
         else {"metric": str(threshold[0]), "value": float(threshold[1])},
+        "outcome": {"diverged_as": rule, "description": outcome.describe(rule, classes)},
+        "summary": outcome.document(flat, diverged, labels, classes, rule),
         "metrics": {
-            "final_test_accuracy": per_act(result.final("test_accuracy")),
-            "final_test_loss": per_act(result.final("test_loss")),
-            "final_train_loss": per_act(result.final("train_loss")),
-            "final_train_accuracy": per_act(result.final("train_accuracy")),
+            **{f"final_{m}": per_act(v) for m, v in finals.items()},
             "diverged": per_act(result.diverged, conv=lambda x: np.asarray(x, bool)),
             "diverged_at": per_act(result.diverged_at, conv=lambda x: np.asarray(x, int)),
         },

@@ -82,6 +82,7 @@ def execute(
     or_start: bool = False,
     threshold: Threshold | None = None,
     command: str | None = None,
+    diverged_as: str | None = None,
 ):
     """Train ``study`` into the run folder ``out`` in about ``chunks`` compiled calls (one
     compilation) and return its ``Result``; ``name`` is the experiment's name in the files.
@@ -95,7 +96,8 @@ def execute(
     be written (before compiling), ``ValueError`` for a checkpoint of other settings,
     ``results.CorruptFile`` for one that cannot be read, ``ValueError`` from the study itself;
     ``SaveFailed`` if a save fails (the previous checkpoint stays valid); ``Interrupted`` on
-    Ctrl-C, once what was done is saved.
+    Ctrl-C, once what was done is saved. ``diverged_as`` is the rule of ``results.json``'s
+    ``summary`` (``actlab.outcome``; default: every seed counts).
     """
     from tqdm.auto import tqdm
 
@@ -113,7 +115,7 @@ def execute(
     else:
         per_chunk = max(1, -(-run.num_intervals // chunks))
 
-    saved_kw = {"threshold": threshold, "command": command}
+    saved_kw = {"threshold": threshold, "command": command, "diverged_as": diverged_as}
 
     def save(snap: checkpoint.Snapshot) -> None:
         done = snap.intervals_done >= run.num_intervals

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from actlab import activations, execution
+from actlab import activations, execution, outcome
 from actlab.data import Dataset
 from actlab.train import (
     LOSSES,
@@ -328,10 +328,13 @@ class Result:
             raise ValueError(f"unknown metric {metric!r}; accepted: {', '.join(Trace._fields)}")
         return getattr(self.trace, metric)
 
-    def final(self, metric: str) -> np.ndarray:
-        """[acts, seeds, ...] the metric at the last evaluation point."""
-        c = self.curve(metric)
-        return c.take(-1, axis=2 + (self.study.lrs is not None))
+    def final(self, metric: str, *, diverged_as: str | None = None) -> np.ndarray:
+        """[acts, (lrs), seeds, ...] the metric at the last evaluation point, each diverged
+        run's value set by ``diverged_as`` (``actlab.outcome``): by default a failed run's
+        declared outcome (chance accuracy, +inf loss); ``"exclude"`` NaN; ``"frozen"`` the
+        raw value of the frozen model."""
+        c = self.curve(metric).take(-1, axis=2 + (self.study.lrs is not None))
+        return outcome.apply(c, self.diverged, metric, self.study.data.num_classes, diverged_as)
 
     def _index(self, activation: str | int, seed: int, lr: int | None) -> tuple:
         """(index into ``activations``, position of the model in its group's stack)."""

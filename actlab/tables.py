@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from actlab import stats
+from actlab import outcome, stats
 from actlab.record import Record, Threshold, parse_threshold
 from actlab.train import Trace
 
@@ -19,18 +19,26 @@ CONFIDENCE = 0.95
 TIDY_COLUMNS = ("act", "lr", "seed", "step", "metric", "layer", "value")
 
 
-def summary_table(rec: Record, metric: str, *, seed: int = 0) -> pd.DataFrame:
-    """``stats.summarize`` of the final ``metric`` over seeds (diverged excluded), plus
-    ``diverged`` (count) and ``seeds``."""
-    table = stats.summarize(rec.final(metric), rec.labels, confidence=CONFIDENCE, seed=seed)
-    table["diverged"] = rec.diverged.sum(axis=1)
-    table["seeds"] = rec.seeds
+def summary_table(
+    rec: Record, metric: str, *, diverged_as: str | None = None, seed: int = 0
+) -> pd.DataFrame:
+    """``stats.summarize`` of the final ``metric`` over seeds under the rule for diverged runs
+    (``diverged_as``, default the run's: every seed counts), plus ``n_diverged`` (also as
+    ``diverged``), ``seeds`` and ``rule``."""
+    rule = rec.rule if diverged_as is None else diverged_as
+    classes = rec.classes if rule == "failure" else 0
+    raw = rec.final(metric, diverged_as="frozen")
+    table = outcome.summary(
+        raw, rec.diverged, rec.labels, metric, classes, rule, confidence=CONFIDENCE, seed=seed
+    )
+    table["diverged"] = table["n_diverged"]
     return table
 
 
 def pairwise_table(rec: Record, metric: str = "test_accuracy", *, seed: int = 0) -> pd.DataFrame:
     """``stats.pairwise`` (paired by seed) of the final ``metric`` between activations at the
-    same lr; ``p_holm`` is adjusted over every row of the table."""
+    same lr, every seed under the run's rule for diverged runs (a failed run ties with
+    another failed run); ``p_holm`` is adjusted over every row of the table."""
     final = rec.final(metric)
     labels = np.asarray(rec.labels)
     parts = []
@@ -55,14 +63,21 @@ def times(rec: Record, th: Threshold) -> np.ndarray:
 
 
 def failure_table(rec: Record, th: Threshold | None = None) -> pd.DataFrame:
-    """Per group: diverged count and rate with Wilson CI; with ``th``, the same for models
-    that never reached it (``failed_*``)."""
-    div = stats.rates(rec.diverged, rec.labels, confidence=CONFIDENCE)
-    table = div.rename(columns={c: f"diverged_{c}" for c in ("k", "rate", "ci_low", "ci_high")})
+    """Per group, counts over every seed with Wilson CIs (``k``, ``rate``, ``ci_low``,
+    ``ci_high`` per outcome): ``diverged_*``; with ``th``, each run in one category
+    (``outcome.categories``): ``reached_*`` (reached ``th`` at an evaluation and never
+    diverged), ``not_reached_*``, and ``failed_*`` (did not reach it, diverged included)."""
+    outcomes = {"diverged": rec.diverged}
     if th is not None:
-        failed = stats.rates(~np.isfinite(times(rec, th)), rec.labels, confidence=CONFIDENCE)
+        cats = outcome.categories(rec.diverged, np.isfinite(times(rec, th)))
+        outcomes["reached"] = cats["reached"]
+        outcomes["not_reached"] = cats["not reached"]
+        outcomes["failed"] = ~np.isfinite(times(rec, th))
+    table = pd.DataFrame({"name": rec.labels, "n": rec.seeds})
+    for what, flags in outcomes.items():
+        r = stats.rates(flags, rec.labels, confidence=CONFIDENCE)
         for c in ("k", "rate", "ci_low", "ci_high"):
-            table[f"failed_{c}"] = failed[c].to_numpy()
+            table[f"{what}_{c}"] = r[c].to_numpy()
     return table
 
 
@@ -108,6 +123,7 @@ def tables(rec: Record, th: Threshold | str | Sequence | None = None) -> dict[st
     out = {
         "test_accuracy": summary_table(rec, "test_accuracy"),
         "train_loss": summary_table(rec, "train_loss"),
+        "survivors": summary_table(rec, "test_accuracy", diverged_as="exclude"),
         "pairwise": pairwise_table(rec, "test_accuracy"),
         "failures": failure_table(rec, th),
     }
@@ -153,7 +169,8 @@ def compare(a: Record, b: Record, metric: str = "test_accuracy", *, seed: int = 
     The runs are independent, so the comparison is unpaired: Welch's test, a bootstrap CI of
     the difference of means resampling each run on its own, Cohen's d with the pooled sd,
     P(B > A) = Mann-Whitney U / (n_a n_b). ``p_holm`` is adjusted over the activations.
-    Diverged models are left out. Raises ValueError if the runs share no activation.
+    Each run's diverged models count under its rule (``Record.rule``; default: as failed
+    runs). Raises ValueError if the runs share no activation.
     """
     common = [name for name in a.labels if name in b.labels]
     if not common:
@@ -190,9 +207,10 @@ def compare(a: Record, b: Record, metric: str = "test_accuracy", *, seed: int = 
 
 
 def config_differences(a: Record, b: Record) -> list[str]:
-    """Settings (config, seeds, experiment) that differ between two runs."""
-    da = {"experiment": a.experiment, "seeds": a.seeds, **a.doc["config"]}
-    db = {"experiment": b.experiment, "seeds": b.seeds, **b.doc["config"]}
+    """Settings (config, seeds, experiment, rule for diverged runs) that differ between two
+    runs."""
+    da = {"experiment": a.experiment, "seeds": a.seeds, "diverged_as": a.rule, **a.doc["config"]}
+    db = {"experiment": b.experiment, "seeds": b.seeds, "diverged_as": b.rule, **b.doc["config"]}
     return [
         f"{k}: {da.get(k)} vs {db.get(k)}"
         for k in dict.fromkeys([*da, *db])

@@ -47,6 +47,7 @@ print({MARK!r} + _json.dumps({{
     "activations": list(study.activations),
     "seeds": int(study.seeds),
     "num_steps": int(study.num_steps),
+    "classes": int(study.data.num_classes),
     "steps": _np.asarray(result.steps).tolist(),
     "final_test_accuracy": _plain(_np.asarray(result.final("test_accuracy")).tolist()),
     "final_train_loss": _plain(_np.asarray(result.final("train_loss")).tolist()),
@@ -95,7 +96,7 @@ def run_notebook(name: str, monkeypatch) -> tuple[list, dict]:
 
 def check_numbers(name: str, got: dict) -> None:
     """What every study notebook shows: a full [acts, seeds] result, accuracies in [0, 1],
-    finite losses for every model that did not diverge."""
+    finite losses for every model that did not diverge, failures for those that did."""
     acts, seeds = got["activations"], got["seeds"]
     assert got["steps"][0] == 0 and got["steps"][-1] == got["num_steps"]
     acc = np.array(got["final_test_accuracy"], dtype=float)  # None (non-finite) -> nan
@@ -105,6 +106,10 @@ def check_numbers(name: str, got: dict) -> None:
     ok = ~diverged
     assert np.isfinite(acc[ok]).all() and ((acc[ok] >= 0) & (acc[ok] <= 1)).all()
     assert np.isfinite(loss[ok]).all() and (loss[ok] >= 0).all()
+    # every seed counts, as in the report: a diverged run is a failure at chance accuracy
+    # and the worst (infinite, printed as null) loss
+    np.testing.assert_allclose(acc[diverged], 1 / got["classes"])
+    assert np.isnan(loss[diverged]).all()
     analysis = got["analysis"]
     if name == "deep_xor":
         for a in acts:

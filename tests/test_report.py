@@ -64,8 +64,14 @@ def written(rec, tmp_path_factory):
 
 def section(text: str, title: str) -> str:
     """The first markdown table after the heading ``## title``."""
-    body = text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
-    return "\n".join(line for line in body.splitlines() if line.startswith("|"))
+    return _first_table(text.split(f"## {title}\n", 1)[1])
+
+
+def _first_table(body: str) -> str:
+    lines = body.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return "\n".join(lines[start:end])
 
 
 def rows(table: str) -> list[list[str]]:
@@ -88,7 +94,7 @@ def test_report_has_every_section_and_plot(written):
         "Final test accuracy",
         "Final train loss",
         "Pairwise comparisons of final test accuracy",
-        "Divergence and failures",
+        "Outcomes",
         f"Time to threshold: {TH}",
         "Timing",
         "Plots",
@@ -107,55 +113,80 @@ def test_report_has_every_section_and_plot(written):
         assert (out / name).stat().st_size > 0
 
 
+def cells(table: str) -> list[dict[str, str]]:
+    """Rows of a markdown table as {header: cell}."""
+    head = [c.strip() for c in re.split(r"(?<!\\)\|", table.splitlines()[0])[1:-1]]
+    return [dict(zip(head, r)) for r in rows(table)]
+
+
+def subsection(text: str, title: str) -> str:
+    """The first markdown table after the heading ``### title``."""
+    return _first_table(text.split(f"### {title}\n", 1)[1])
+
+
+CHANCE = 1 / 3  # teacher_student with 3 classes
+
+
 @pytest.mark.parametrize(
-    "title, metric, spec",
-    [("Final test accuracy", "test_accuracy", ".4f"), ("Final train loss", "train_loss", ".4g")],
+    "title, metric, spec, failed",
+    [
+        ("Final test accuracy", "test_accuracy", ".4f", CHANCE),
+        ("Final train loss", "train_loss", ".4g", np.inf),
+    ],
 )
-def test_summary_tables_are_stats_summarize_without_the_diverged_model(
-    written, result, title, metric, spec
+def test_summary_tables_count_every_seed_the_diverged_one_as_a_failure(
+    written, result, title, metric, spec, failed
 ):
-    final = result.final(metric).astype(float)
-    final[1, 0] = np.nan  # the model marked diverged
+    final = result.final(metric, diverged_as="frozen").astype(float)
+    final[1, 0] = failed  # the model marked diverged: chance accuracy, the worst loss
     want = stats.summarize(final, ACTS)
-    got = rows(section(written[1], title))
-    assert [r[0] for r in got] == list(ACTS)
+    got = cells(section(written[1], title))
+    assert [r["activation"] for r in got] == list(ACTS)
     for r, (_, w) in zip(got, want.iterrows()):
-        assert r[1] == str(w["n"])
-        assert r[2] == format(w["mean"], spec)
-        assert r[3] == ci(w["ci_low"], w["ci_high"], spec)
-        assert r[4] == format(w["median"], spec)
-        assert r[7] == ("1/5" if w["name"] == "relu" else "0/5")
-    assert got[1][1] == "4"  # relu: 5 seeds, 1 diverged
-    assert got[1][2] == format(np.mean(result.final(metric)[1, 1:]), spec)
+        assert r["n"] == "5"  # every seed, the diverged one included
+        assert r["mean"] == report.fmt(w["mean"], spec)
+        assert r["95% CI"] == report.fmt_ci(w["ci_low"], w["ci_high"], spec)
+        assert r["median"] == format(w["median"], spec)
+        assert r["diverged"] == ("1/5" if w["name"] == "relu" else "0/5")
+    if metric == "train_loss":
+        assert got[1]["mean"] == "∞"  # one run diverged: the mean loss is infinite, and says so
 
 
-def test_pairwise_table_is_stats_pairwise(written, result):
-    final = result.final("test_accuracy").astype(float)
-    final[1, 0] = np.nan
+def test_survivors_only_table_is_labelled_and_shows_its_n(written, result):
+    final = result.final("test_accuracy", diverged_as="frozen").astype(float)
+    got = cells(subsection(written[1], "Survivors only"))
+    assert [r["n"] for r in got] == ["5", "4", "5"]  # relu lost its diverged seed
+    assert got[1]["mean"] == format(np.mean(final[1, 1:]), ".4f")
+    assert "biased" in written[1].split("### Survivors only", 1)[1].split("\n|", 1)[0]
+
+
+def test_pairwise_table_is_stats_pairwise_over_every_seed(written, result):
+    final = result.final("test_accuracy", diverged_as="frozen").astype(float)
+    final[1, 0] = CHANCE
     want = stats.pairwise(final, ACTS)
-    got = rows(section(written[1], "Pairwise comparisons of final test accuracy"))
+    got = cells(section(written[1], "Pairwise comparisons of final test accuracy"))
     assert len(got) == 3
     for r, (_, w) in zip(got, want.iterrows()):
-        assert r[:3] == [w["a"], w["b"], str(w["n"])]
-        assert r[3] == f"{w['mean_diff']:+.4f}"
-        assert r[4] == report.fmt_ci(w["diff_ci_low"], w["diff_ci_high"])
-        assert r[5] == report.fmt(w["p"], ".3g")
-        assert r[6] == report.fmt(w["p_holm"], ".3g")
-        assert r[7] == report.fmt(w["p_improvement"], ".2f")
-        assert r[8] == report.fmt(w["cohens_d"], ".2f")
-    assert [r[2] for r in got] == ["4", "5", "4"]  # pairs with relu lose the diverged seed
+        assert [r["A"], r["B"], r["n"]] == [w["a"], w["b"], "5"]
+        assert r["mean A − B"] == f"{w['mean_diff']:+.4f}"
+        assert r["95% CI"] == report.fmt_ci(w["diff_ci_low"], w["diff_ci_high"])
+        assert r["p"] == report.fmt(w["p"], ".3g")
+        assert r["p (Holm)"] == report.fmt(w["p_holm"], ".3g")
+        assert r["P(A > B)"] == report.fmt(w["p_improvement"], ".2f")
+        assert r["Cohen's d_z"] == report.fmt(w["cohens_d"], ".2f")
 
 
-def test_failure_table_counts_with_wilson_intervals(written, rec):
+def test_outcome_table_puts_each_seed_in_one_category_with_wilson_intervals(written, rec):
     t, _ = stats.time_to_threshold(rec.curve("train_error"), rec.steps, TH.value)
-    failed = (~np.isfinite(t)).sum(axis=1)
-    got = rows(section(written[1], "Divergence and failures"))
+    got = rows(section(written[1], "Outcomes"))
     for g, r in enumerate(got):
-        k = int(g == 1)
-        lo, hi = stats.wilson(k, SEEDS)
-        assert r[1] == f"{k}/5 ({k / 5:.0%}, CI {lo:.0%}–{hi:.0%})"
-        lo, hi = stats.wilson(int(failed[g]), SEEDS)
-        assert r[2].startswith(f"{failed[g]}/5 (") and r[2].endswith(f"{lo:.0%}–{hi:.0%})")
+        diverged = np.arange(SEEDS) == 0 if g == 1 else np.zeros(SEEDS, bool)
+        reached = np.isfinite(t[g]) & ~diverged
+        counts = [int(reached.sum()), int((~reached & ~diverged).sum()), int(diverged.sum())]
+        assert sum(counts) == SEEDS
+        for k, cell in zip(counts, r[1:]):
+            lo, hi = stats.wilson(k, SEEDS)
+            assert cell == f"{k}/5 ({k / 5:.0%}, CI {lo:.0%}–{hi:.0%})"
 
 
 def test_time_to_threshold_table(written, rec):
@@ -254,7 +285,7 @@ def synthetic_sweep(acts=("relu", "tanh"), lrs=(1e-3, 1e-2), seeds=4, evals=3, l
         "steps_done": 10 * (evals - 1),
         "activations": list(acts),
         "seeds": seeds,
-        "config": {"lrs": list(lrs), "eval_every": 10},
+        "config": {"lrs": list(lrs), "eval_every": 10, "classes": 10},
         "timing": {
             "compile_s": 1.0,
             "train_s": 2.0,
@@ -284,7 +315,8 @@ def test_lr_sweep_report_and_tidy(tmp_path):
     ]
     final = rec.final("test_accuracy")
     want = stats.holm([stats.pairwise(final[[j, 2 + j]], ["a", "b"]).p[0] for j in (0, 1)])
-    assert [r[7] for r in pairs] == [report.fmt(p, ".3g") for p in want]
+    got = cells(section(text, "Pairwise comparisons of final test accuracy"))
+    assert [r["p (Holm)"] for r in got] == [report.fmt(p, ".3g") for p in want]
     assert (tmp_path / "time_to_threshold.png").exists()
 
 
@@ -297,17 +329,18 @@ def test_compare_is_unpaired_b_minus_a(rec):
     b = dataclasses.replace(rec, trace=rec.trace._replace(test_accuracy=better))
     table = report.compare(rec, b)
     assert list(table.name) == list(ACTS)
-    np.testing.assert_allclose(table.mean_diff, 0.1, atol=1e-6)
+    # relu's diverged run is a failure (chance) in both runs: 4 of 5 seeds gain 0.1
+    np.testing.assert_allclose(table.mean_diff, [0.1, 0.08, 0.1], atol=1e-6)
     fa, fb = rec.final("test_accuracy"), b.final("test_accuracy")
     want = stats.pairwise(np.stack([fb[1], fa[1]]), ["B", "A"], paired=False)
     got = table.iloc[1]
-    assert (got.n_a, got.n_b) == (4, 4)  # relu's diverged model is left out of both
+    assert (got.n_a, got.n_b) == (5, 5)  # every seed counts
     for col in ("mean_diff", "diff_ci_low", "diff_ci_high", "p", "cohens_d", "p_improvement"):
         np.testing.assert_allclose(got[col], want[col][0])
     np.testing.assert_allclose(table.p_holm, stats.holm(table.p))
     text = report.compare_markdown(rec, b, table, ("runs/a", "runs/b"))
     assert "- settings that differ: none" in text
-    assert "| relu | 4 | 4 |" in text and "+0.1000" in text
+    assert "| relu | 5 | 5 |" in text and "+0.0800" in text
 
 
 def test_compare_refuses_runs_without_common_activations(rec):
