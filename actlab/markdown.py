@@ -62,7 +62,12 @@ def _summary_md(t: pd.DataFrame, spec: str) -> str:
     return md_table(df)
 
 
-CI_NAMES = {"t": "Student t", "BCa": "bootstrap BCa", "percentile": "bootstrap percentile"}
+CI_NAMES = {
+    "t": "Student t",
+    "BCa": "bootstrap BCa",
+    "percentile": "bootstrap percentile",
+    "basic": "basic bootstrap",
+}
 
 
 def _ci_name(t: pd.DataFrame) -> str:
@@ -413,8 +418,8 @@ def compare_markdown(
         lines.append(f"- in one run only (not compared): {', '.join(only)}")
     lines += [
         "",
-        f"Independent runs, so unpaired: Welch's t-test, {CONFIDENCE:.0%} bootstrap CI of the "
-        "difference of means (each run resampled on its own), p adjusted with Holm over the "
+        f"Independent runs, so unpaired: Welch's t-test, {CONFIDENCE:.0%} Welch CI of the "
+        "difference of means, p adjusted with Holm over the "
         "activations, P(B > A) from the Mann-Whitney U, Cohen's d with the pooled sd. Each "
         "run's diverged models count under its rule (default: as failed runs, at chance).",
         "",

@@ -3,11 +3,12 @@
     rec = report.Record.of(result, "xor")       # or report.Record.load("runs/xor")
     report.write(rec, "runs/xor", threshold="train_error=0.25")
 
-writes into the folder ``report.md`` (configuration; final test accuracy and final train loss
-per activation with bootstrap CIs, diverged models excluded and counted; paired comparisons
-with Holm-adjusted p-values, P(improvement) and Cohen's d; divergence and failure rates with
-Wilson CIs; time to threshold when one is given; timing), ``tidy.csv`` (``tidy.parquet`` too
-when pyarrow is importable) and PNG plots.
+writes into the folder ``report.md`` (configuration; each seed's outcome category, or the
+divergence rate, with Wilson CIs; final test accuracy and final train loss per activation
+over every seed (``actlab.outcome``: a diverged run is a failed one) with t CIs, and a
+labelled survivors-only table; paired rank tests with Hodges–Lehmann shifts, Holm-adjusted
+p-values, P(improvement) and Cohen's d; time to threshold when one is given; timing), ``tidy.csv``
+(``tidy.parquet`` too when pyarrow is importable) and PNG plots.
 
 Both sources go through the same path: a ``Record`` is ``results.json``'s document plus the
 traced arrays, so a report re-rendered from disk equals the one written after training.

@@ -166,8 +166,8 @@ def tidy(rec: Record) -> pd.DataFrame:
 def compare(a: Record, b: Record, metric: str = "test_accuracy", *, seed: int = 0) -> pd.DataFrame:
     """Per activation (and lr) present in both runs: final ``metric`` of ``b`` minus ``a``.
 
-    The runs are independent, so the comparison is unpaired: Welch's test, a bootstrap CI of
-    the difference of means resampling each run on its own, Cohen's d with the pooled sd,
+    The runs are independent, so the comparison is unpaired: Welch's test, the Welch t CI of
+    the difference of means, Cohen's d with the pooled sd,
     P(B > A) = Mann-Whitney U / (n_a n_b). ``p_holm`` is adjusted over the activations.
     Each run's diverged models count under its rule (``Record.rule``; default: as failed
     runs). Raises ValueError if the runs share no activation.
