@@ -7,23 +7,52 @@ makes any extra measurement small),
 writes ``OUT/results.json``, ``trace.npz`` (actlab.results), ``analysis.json``, one
 ``.csv`` and ``.md`` per table and one ``.png`` per figure. The notebooks import these
 functions; ``experiments/reproduction_table.py`` reads ``analysis.json``.
+
+Every analysis is intention-to-treat (``actlab.outcome``): each statistic over seeds counts
+every seed, a diverged run as a failed one (chance accuracy, +inf loss, never reaching a
+threshold). ``outcome_rule`` states the rule in the analysis; a survivors-only figure, where
+one is kept, is labelled so and carries its n. Wall-clock claims are timed by
+``interleaved_timings`` (repeated, alternating, after a warm-up) and compared by
+``timing_ratio`` (a CI, never one timing each).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 import actlab
-from actlab import cli, plots, protocols, report, results, runner
+from actlab import cli, outcome, plots, protocols, report, results, runner, runtime, stats
 
 QUICK_ENV = "ACTLAB_QUICK"
+
+
+# the columns of stats.pairwise an analysis keeps: the mean difference with its t CI, the
+# Hodges-Lehmann shift with the CI of its rank test, raw and Holm p, the effect size
+PAIRWISE_KEPT = (
+    "a",
+    "b",
+    "n",
+    "mean_diff",
+    "diff_ci_low",
+    "diff_ci_high",
+    "estimate",
+    "estimate_ci_low",
+    "estimate_ci_high",
+    "estimator",
+    "p",
+    "p_holm",
+    "cohens_d",
+)
 
 
 def quick_from_env(default: bool = True) -> bool:
@@ -66,6 +95,177 @@ def train(
     )
 
 
+# ----------------------------------------------------------------------------- outcomes
+
+
+def outcome_rule(result: actlab.Result) -> dict:
+    """The analysis' rule for diverged runs, for ``analysis.json``: ``diverged_as``
+    ("failure": every seed counts), ``diverged_rule`` (the rule in one sentence) and
+    ``n_diverged`` (per activation, over all seeds)."""
+    classes = result.study.data.num_classes
+    return {
+        "diverged_as": outcome.DEFAULT,
+        "diverged_rule": outcome.describe(outcome.DEFAULT, classes),
+        "n_diverged": dict(zip(result.activations, (int(n) for n in result.diverged.sum(axis=-1)))),
+    }
+
+
+def final_summary(result: actlab.Result, metric: str, rule: str | None = None) -> pd.DataFrame:
+    """``outcome.summary`` of the final ``metric``: one row per activation with ``n``
+    (every seed under the default rule; the survivors under ``"exclude"``), ``n_diverged``,
+    ``seeds``, ``rule``, mean (t CI), sd, median (sign-test CI)."""
+    raw = result.final(metric, diverged_as="frozen")
+    classes = result.study.data.num_classes
+    return outcome.summary(raw, result.diverged, result.activations, metric, classes, rule)
+
+
+SURVIVOR_COLUMNS = ["name", "n", "n_diverged", "mean", "ci_low", "ci_high", "rule"]
+
+
+def survivors_only(result: actlab.Result, metric: str) -> pd.DataFrame:
+    """The survivors-only view of the final ``metric`` (diverged runs left out), labelled:
+    ``n`` is the number of survivors, ``rule`` is "exclude", ``survivors_only`` is True. Kept
+    beside the intention-to-treat summary, never instead of it: it is biased towards
+    activations that diverge."""
+    table = final_summary(result, metric, "exclude")[SURVIVOR_COLUMNS]
+    return table.assign(survivors_only=True)
+
+
+def itt_curve(result: actlab.Result, metric: str) -> np.ndarray:
+    """``[acts, seeds, evals]`` curve of ``metric`` with every evaluation after a model's
+    divergence set to the failure outcome (``outcome.failure_value``): from then on a
+    diverged model is a failed one, not its frozen last parameters."""
+    c = np.asarray(result.curve(metric), dtype=float)
+    at = result.diverged_at[..., None]  # [acts, seeds, 1]; -1 never
+    after = (at >= 0) & (result.steps > at)  # an evaluation after the failing step
+    after = after.reshape(after.shape + (1,) * (c.ndim - after.ndim))
+    fill = outcome.failure_value(metric, result.study.data.num_classes)
+    return np.where(after, fill, c)
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+LEAN_EXAMPLES = 100  # examples per evaluation (and unit census) in a timed run
+
+
+@dataclasses.dataclass(frozen=True)
+class _Lean(actlab.Study):
+    """A study for timing training: its one evaluation (and unit census, where the trainer
+    takes a sample size) reads ``LEAN_EXAMPLES`` examples, so the timed call is training."""
+
+    def config(self):
+        cfg = super().config()
+        if "census_examples" in type(cfg)._fields:
+            cfg = cfg._replace(census_examples=LEAN_EXAMPLES)
+        return cfg
+
+
+def _lean(study: actlab.Study, steps: int | None, seeds: int) -> actlab.Study:
+    """``study`` for timing training: ``seeds`` models, ``steps`` steps (default the
+    study's), one evaluation at the end on ``LEAN_EXAMPLES`` examples."""
+    n = study.num_steps if steps is None else steps
+    fields = {f.name: getattr(study, f.name) for f in dataclasses.fields(study)}
+    fields.update(
+        seeds=seeds,
+        steps=n,
+        epochs=None,
+        eval_every=n,
+        eval_examples=LEAN_EXAMPLES,
+        train_eval_examples=LEAN_EXAMPLES,
+    )
+    return _Lean(**fields)
+
+
+def _repeatable(study: actlab.Study):
+    """``once() -> seconds``: trains ``study`` to the end from the same initial state each
+    call, compiled once (the first call compiles: warm up with it). Times the device call
+    alone (``Run.timing["train_s"]``), not compilation or the host copy of the traces."""
+    run = study.start()
+    start, first = run.states, list(run.traces)
+
+    def once() -> float:
+        # rewind the run to its initial state; states are not donated, so they can be reused
+        run.states, run.traces, run.intervals_done = start, list(first), 0
+        before = run.timing["train_s"]
+        run.advance()
+        return run.timing["train_s"] - before
+
+    return once
+
+
+def interleaved_timings(
+    study: actlab.Study,
+    repetitions: int,
+    *,
+    steps: int | None = None,
+    seeds: int = 1,
+    warmup: int = 1,
+) -> dict:
+    """Wall seconds of training ``seeds`` model(s) of each activation of ``study`` alone for
+    ``steps`` steps (default: the study's length), one evaluation at the end on 100
+    examples, repeated ``repetitions`` times.
+
+    Each activation is compiled once; ``warmup`` untimed runs each come first; then the
+    repetitions alternate the order (A B, B A, A B, ...), so a change in the shared
+    machine's load falls on every activation alike, and repetition ``r`` of each forms a
+    pair. Returns ``{"seconds": {act: [repetitions]}, "median_s": {act: float},
+    "repetitions", "warmup", "steps", "seeds", "order"}``. No test asserts a time.
+    """
+    if repetitions < 1:
+        raise ValueError(f"repetitions must be >= 1, got {repetitions!r}")
+    acts = list(study.activations)
+    lean = _lean(study, steps, seeds)
+    runs = {a: _repeatable(lean.replace(activations=(a,))) for a in acts}
+    for _ in range(warmup):
+        for a in acts:
+            runs[a]()
+    seconds: dict[str, list[float]] = {a: [] for a in acts}
+    for r in range(repetitions):
+        for a in acts if r % 2 == 0 else acts[::-1]:
+            seconds[a].append(runs[a]())
+    return {
+        "seconds": seconds,
+        "median_s": {a: float(np.median(s)) for a, s in seconds.items()},
+        "repetitions": int(repetitions),
+        "warmup": int(warmup),
+        "steps": int(lean.num_steps),
+        "seeds": int(seeds),
+        "order": "interleaved, alternating (A B, B A, ...) after the warm-up",
+        "eval_examples": LEAN_EXAMPLES,
+    }
+
+
+def timing_ratio(seconds: Mapping[str, list], a: str, b: str, confidence: float = 0.95) -> dict:
+    """How many times longer ``a`` takes than ``b``, from paired repeated timings.
+
+    seconds: ``{act: [repetitions]}`` (``interleaved_timings``), repetition r of a and b a
+    pair. ``ratio`` = exp(Hodges–Lehmann estimate of the paired log-second differences
+    log t_a - log t_b), ``ci_low``/``ci_high`` = exp of the CI that inverts the Wilcoxon
+    signed-rank test (distribution-free; (0, inf) when it can reject nothing, n <= 5 at
+    95 %), ``p`` that test's two-sided p, ``median_of_ratios`` the median of t_a / t_b.
+    """
+    ta, tb = np.asarray(seconds[a], dtype=float), np.asarray(seconds[b], dtype=float)
+    logs = np.log(np.stack([ta, tb]))
+    row = stats.pairwise(logs, [a, b], test="wilcoxon", confidence=confidence).iloc[0]
+    return {
+        "numerator": a,
+        "denominator": b,
+        "ratio": math.exp(row["estimate"]),
+        "ci_low": math.exp(row["estimate_ci_low"]),
+        "ci_high": math.exp(row["estimate_ci_high"]),
+        "p": float(row["p"]),
+        "n": int(row["n"]),
+        "median_of_ratios": float(np.median(ta / tb)),
+        "confidence": confidence,
+        "estimator": "exp(Hodges-Lehmann of paired log-second differences), CI inverting "
+        "the signed-rank test",
+    }
+
+
+# ----------------------------------------------------------------------------- writing
+
+
 def markdown(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
     """A GitHub markdown table of ``df``, floats in ``floatfmt`` (``report.md_table``)."""
     cell = lambda v: format(float(v), floatfmt) if isinstance(v, (float, np.floating)) else v
@@ -106,6 +306,7 @@ def _jax() -> str:
 
 def main(module, argv=None) -> int:
     """The shared ``main``: parse, build, train, analyse, write."""
+    runtime.use_compilation_cache()  # as actlab run: a rerun loads its compiled programs
     p = parser(module.__doc__)
     extra = getattr(module, "add_arguments", None)
     if extra is not None:

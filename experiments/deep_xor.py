@@ -4,10 +4,11 @@
     python experiments/deep_xor.py --seeds 200 --out runs/deep_xor    # what REPRODUCTION.md ran
     python experiments/deep_xor.py --variant clipped --seeds 50 --out runs/xor_clipped
 
-Outcomes per model: NaN (the loss or parameters went non-finite: ``diverged_at`` is the
-step), solved (finite and final training accuracy 1.0 on the four points) or stuck (the
-rest); rates with Wilson 95 % intervals. The vanishing gradient: the ratio of layer-1 to
-layer-10 gradient norm at initialisation (the article's 0.1^10 argument, measured).
+Outcomes per model, every seed in exactly one: NaN (the loss or parameters went non-finite:
+``diverged_at`` is the step), solved (never diverged, final training accuracy 1.0 on the
+four points) or stuck (the rest); rates over all seeds with Wilson 95 % intervals. The
+vanishing gradient: the ratio of layer-1 to layer-10 gradient norm at initialisation (the
+article's 0.1^10 argument, measured).
 ``--variant`` picks a fix: ``glorot``/``he`` init, ``clipped`` loss.
 """
 
@@ -21,7 +22,7 @@ import pandas as pd
 if __package__ in (None, ""):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 
-from actlab import plots, protocols, stats  # noqa: E402
+from actlab import outcome, plots, protocols, stats  # noqa: E402
 from experiments import _common as common  # noqa: E402
 
 VARIANTS = {"base": "xor", "glorot": "xor_glorot", "he": "xor_he", "clipped": "xor_clipped"}
@@ -37,15 +38,18 @@ def build(quick: bool = False, variant: str = "base", **kw):
 
 
 def outcomes(result) -> pd.DataFrame:
-    """Per activation: NaN / solved / stuck rates (Wilson 95 % CI), and when NaN struck.
+    """Per activation, every seed in exactly one category (``outcome.categories``), rates
+    with Wilson 95 % CIs over all seeds, and when NaN struck.
 
-    nan: diverged at some step; solved: finite, final train accuracy 1.0; stuck: the rest.
-    nan_after_solving: diverged, but the last finite parameters classified all 4 points.
+    nan: diverged (the loss or parameters went non-finite) at some step; solved: never
+    diverged and the final training accuracy is 1.0 on the four points; stuck: the rest
+    (finite, not solved). nan_after_solving: diverged, though the last finite parameters
+    classified all 4 points (it still counts as nan, not solved).
     """
     acts = result.activations
-    nan = result.diverged
-    acc = result.final("train_accuracy")
-    solved, stuck = ~nan & (acc == 1.0), ~nan & (acc < 1.0)
+    raw = result.final("train_accuracy", diverged_as="frozen")  # the frozen models' own
+    cats = outcome.categories(result.diverged, raw == 1.0)
+    nan, solved, stuck = cats["diverged"], cats["reached"], cats["not reached"]
     at = result.diverged_at.astype(float)
     rows = []
     for name, flags in (("solved", solved), ("stuck", stuck), ("nan", nan)):
@@ -60,7 +64,7 @@ def outcomes(result) -> pd.DataFrame:
             {
                 "name": a,
                 "n_nan": int(nan[i].sum()),
-                "nan_after_solving": int((nan[i] & (acc[i] == 1.0)).sum()),
+                "nan_after_solving": int((nan[i] & (raw[i] == 1.0)).sum()),
                 "first_nan_step_median": float(np.median(steps)) if steps.size else np.nan,
                 "first_nan_step_q25": float(np.quantile(steps, 0.25)) if steps.size else np.nan,
                 "first_nan_step_q75": float(np.quantile(steps, 0.75)) if steps.size else np.nan,
@@ -83,8 +87,11 @@ OUTCOMES = ["solved", "stuck", "nan"]
 
 
 def vanishing(result) -> pd.DataFrame:
-    """log10(||grad layer 1|| / ||grad layer 10||) at step 0 per seed: mean (95 % bootstrap
-    CI) and median. Negative = the input side gets the smaller gradient (vanishing)."""
+    """log10(||grad layer 1|| / ||grad layer 10||) at step 0 per seed: mean (95 % t CI) and
+    median. Negative = the input side gets the smaller gradient (vanishing). The gradient at
+    the initial parameters, before any update, so every seed has one; a seed whose ratio is
+    not finite (a zero or non-finite norm: a loss already infinite at step 0) has no log
+    ratio and is left out: ``n`` counts the seeds used, ``n_not_finite`` the others."""
     g = result.grad_norms[:, :, 0, :]  # [acts, seeds, layers] at initialisation
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.log10(g[..., 0] / g[..., -1])
@@ -94,13 +101,18 @@ def vanishing(result) -> pd.DataFrame:
     ]
     table.columns = ["name", "n", "log10_ratio_mean", "ci_low", "ci_high", "log10_ratio_median"]
     table["ratio_median"] = 10 ** table["log10_ratio_median"]
+    table["n_not_finite"] = np.isnan(ratio).sum(axis=1)
     return table
 
 
 def analyse(result, quick: bool = False) -> dict:
+    """Every seed counts: each run is solved, stuck or nan (diverged), over all seeds."""
     table, nan_steps = outcomes(result)
     wide = table.pivot(index="name", columns="outcome", values="rate").reindex(result.activations)
     return {
+        **common.outcome_rule(result),
+        "categories": "solved (never diverged, final train accuracy 1) / stuck (finite, not "
+        "solved) / nan (diverged at some step), every seed in one",
         "outcomes": table,
         "nan_steps": nan_steps,
         "vanishing": vanishing(result),

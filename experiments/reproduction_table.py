@@ -2,24 +2,282 @@
 
     python experiments/reproduction_table.py                 # print the markdown
     python experiments/reproduction_table.py --update REPRODUCTION.md   # replace the section
+    python experiments/reproduction_table.py --check REPRODUCTION.md    # exit 1 if stale
 
 Reads ``RUNS/NAME/analysis.json`` written by ``experiments/NAME.py`` (default ``runs/``); every
-figure and every agree / disagree below is computed from those files, none typed by hand.
-The section sits between ``<!-- results:start -->`` and ``<!-- results:end -->``.
+figure and every verdict below is computed from those files, none typed by hand. The section
+sits between ``<!-- results:start -->`` and ``<!-- results:end -->``.
+
+Verdicts. Each claim gets one of ``WORDS``: **agree**, **contradicted**, **inconclusive** or
+**not tested**, from a rule below (small pure functions over plain numbers; each docstring
+states its rule, and each verdict cell says in a few words which rule decided it).
+Non-significance never contradicts a claim: it leaves it inconclusive. "Not tested" is for a
+claim our protocol cannot test because it differs from the source's in a way that decides
+the claim (dataset, length, tuning); the cell then says what differs and what the rule saw on
+our data. A claim made on MNIST and measured on Fashion-MNIST, where the dataset does not
+decide it, says so in its verdict.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+WORDS = ("agree", "contradicted", "inconclusive", "not tested")
+ALPHA = 0.05  # every test's level (after Holm's correction where there are several)
+DATASETS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+
+# the levels the rules use, stated once (REPRODUCTION.md's prose repeats them)
+RELIABLE, UNRELIABLE = 0.9, 0.5  # "learns reliably": Wilson CI above 90 %; below 50 %: not
+OCCURS = 0.05  # "it happens" (seen in the article's one run): a rate clearly above 5 %
+DEAD_LEVEL = 0.01  # "avoids dead units": its dead fraction's CI upper bound below 1 %
+KILLED = (0.05, 0.01)  # "kills units": CI above 5 % agrees, CI below 1 % contradicts
+HALF_ORDER = 10**0.5  # "order of magnitude": within ±0.5 in log10
+ABOUT = 2.0  # "~6x": within a factor 2 of the claimed ratio (3x to 12x)
+THROUGHOUT = 0.95  # "ahead throughout": the per-step CI above 0 at >= 95 % of the steps
+
+
+# ----------------------------------------------------------------------------- verdicts
+
+
+class Verdict(NamedTuple):
+    """A verdict: ``word`` (one of ``WORDS``), ``rule``: which rule decided it, in a few
+    words; ``note``: a qualifier shown with the word ("not reliable", "on Fashion-MNIST;
+    MNIST not tested"); ``aside``: for "not tested", what the rule saw on our data."""
+
+    word: str
+    rule: str
+    note: str = ""
+    aside: str = ""
+
+    def cell(self) -> str:
+        """The markdown cell: ``**word** (note): rule[; measured here: aside]``."""
+        note = f" ({self.note})" if self.note else ""
+        aside = f"; measured here: {self.aside}" if self.aside else ""
+        return f"**{self.word}**{note}: {self.rule}{aside}"
+
+
+def testable(rule):
+    """Gives a rule function the keyword ``untested``: a reason (a phrase) why our protocol
+    cannot test the claim. The verdict is then "not tested" for that reason, and keeps what
+    the rule saw on our data as its aside."""
+
+    @functools.wraps(rule)
+    def wrapper(*args, untested: str | None = None, **kwargs) -> Verdict:
+        v = rule(*args, **kwargs)
+        if untested is None:
+            return v
+        seen = f"{v.rule} ({v.word})" if v.word == "inconclusive" else v.rule
+        return Verdict("not tested", untested, aside=seen)
+
+    return wrapper
+
+
+def _num(x) -> float:
+    """JSON null (NaN, inf) and None -> NaN; numbers -> float."""
+    return math.nan if x is None else float(x)
+
+
+def _defined(*xs) -> bool:
+    return all(math.isfinite(_num(x)) for x in xs)
+
+
+@testable
+def directional(
+    estimate, ci_low, ci_high, p=None, *, claim: str = ">", null: float = 0.0, ci: str = "CI"
+) -> Verdict:
+    """A directional claim, "A > B" (``claim=">"``: the estimate of A - B, or of A / B with
+    ``null=1``, is above ``null``) or "A < B" (``claim="<"``).
+
+    Agree when the CI lies on the claimed side of ``null`` and, if a p-value is given (Holm
+    adjusted), p < ALPHA; contradicted when the CI lies on the other side with p < ALPHA
+    (significant the other way); inconclusive otherwise: a CI that holds ``null``, a p at or
+    above ALPHA, or no CI (an interval the data cannot bound). The CI should be the one that
+    inverts the test (Hodges–Lehmann for Wilcoxon), so the two cannot disagree.
+    """
+    lo, hi = _num(ci_low), _num(ci_high)
+    sig = p is None or _num(p) < ALPHA
+    p_txt = "" if p is None else f", Holm p {_num(p):.2g}"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return Verdict("inconclusive", f"no finite {ci}")
+    above, below = lo > null, hi < null
+    if not (above or below):
+        return Verdict("inconclusive", f"{ci} holds {null:g}")
+    if not sig:
+        return Verdict("inconclusive", f"{ci} excludes {null:g} but Holm p {_num(p):.2g} ≥ {ALPHA}")
+    side = "above" if above else "below"
+    word = "agree" if above == (claim == ">") else "contradicted"
+    return Verdict(word, f"{ci} {side} {null:g}{p_txt}")
+
+
+@testable
+def equivalent(eq: Mapping, *, scale: float = 100.0, unit: str = "points") -> Verdict:
+    """An equivalence claim, "A ≈ B", from a TOST result (``stats.equivalence``: ``ci_low``,
+    ``ci_high`` = the 1 - 2 alpha CI of A - B, ``p``, ``margin``, ``equivalent``).
+
+    Agree only when TOST shows equivalence (p < alpha: the CI lies inside ±margin);
+    contradicted when the CI lies wholly outside the margin (the difference is shown larger
+    than it); inconclusive otherwise (the CI crosses a margin, or there is none). ``scale``
+    and ``unit`` only format the margin (accuracy 0.005 -> "±0.5 points").
+    """
+    m, lo, hi = _num(eq.get("margin")), _num(eq.get("ci_low")), _num(eq.get("ci_high"))
+    band = f"±{scale * m:g} {unit}"
+    if eq.get("equivalent"):
+        return Verdict("agree", f"TOST: 90 % CI inside {band}, p {_num(eq.get('p')):.2g}")
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return Verdict("inconclusive", "TOST: no finite CI")
+    if lo > m or hi < -m:
+        return Verdict("contradicted", f"TOST: 90 % CI outside {band}")
+    return Verdict("inconclusive", f"TOST: 90 % CI crosses {band}")
+
+
+@testable
+def proportion(
+    ci_low,
+    ci_high,
+    *,
+    agree_above: float,
+    contradict_below: float,
+    contradicted_note: str = "",
+    what: str = "CI",
+) -> Verdict:
+    """A claim about a rate (or a fraction) from its 95 % CI (Wilson for a rate over
+    seeds): agree when the CI lies above ``agree_above``; contradicted when it lies below
+    ``contradict_below``; inconclusive otherwise (between the levels, or no CI).
+
+    A single run in an article is consistent with any rate clearly above 0, so the levels
+    say what the claim means: "learns XOR reliably" is agree_above 0.9, contradict_below 0.5
+    ("not reliable": it fails in most seeds); "it happens" is 0.05 and 0.05. ``what`` names
+    the interval in the verdict ("CI of not solving").
+    """
+    lo, hi = _num(ci_low), _num(ci_high)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return Verdict("inconclusive", f"no {what}")
+    if lo > agree_above:
+        return Verdict("agree", f"{what} above {100 * agree_above:g} %")
+    if hi < contradict_below:
+        return Verdict(
+            "contradicted", f"{what} below {100 * contradict_below:g} %", contradicted_note
+        )
+    if agree_above == contradict_below:
+        return Verdict("inconclusive", f"{what} holds {100 * agree_above:g} %")
+    return Verdict(
+        "inconclusive",
+        f"{what} not above {100 * agree_above:g} % nor below {100 * contradict_below:g} %",
+    )
+
+
+def _orders(x: float) -> str:
+    return f"{x:.1f}".rstrip("0").rstrip(".")
+
+
+@testable
+def magnitude(low, high, claimed: float, *, factor: float = HALF_ORDER) -> Verdict:
+    """A claim "about ``claimed``" for a positive quantity measured as the range
+    ``[low, high]`` (a CI, or the spread over activations).
+
+    Agree when the whole range lies within a factor ``factor`` of the claim (default: ±0.5
+    in log10, the claim's order of magnitude); contradicted when none of it does (the note
+    says how many orders of magnitude apart); inconclusive when the range crosses the band's
+    edge, or is undefined.
+    """
+    lo, hi = _num(low), _num(high)
+    if not (lo > 0 and hi > 0 and math.isfinite(lo) and math.isfinite(hi)):
+        return Verdict("inconclusive", "no finite positive range")
+    lo, hi = min(lo, hi), max(lo, hi)
+    band_lo, band_hi = claimed / factor, claimed * factor
+    band = (
+        f"±0.5 orders of {claimed:g}"
+        if math.isclose(factor, HALF_ORDER)
+        else f"x{factor:g} of {claimed:g}"
+    )
+    if band_lo <= lo and hi <= band_hi:
+        return Verdict("agree", f"within {band}")
+    if hi < band_lo or lo > band_hi:
+        a, b = sorted(abs(math.log10(v / claimed)) for v in (lo, hi))
+        side = "above" if lo > band_hi else "below"
+        span = _orders(a) if _orders(a) == _orders(b) else f"{_orders(a)}-{_orders(b)}"
+        return Verdict("contradicted", f"outside {band}", f"{span} orders of magnitude {side}")
+    return Verdict("inconclusive", f"range crosses the edge of {band}")
+
+
+@testable
+def throughout(share_above, share_below, *, level: float = THROUGHOUT) -> Verdict:
+    """ "A is ahead of B throughout training", from a paired CI of A - B at every evaluation
+    (pointwise, not simultaneous): agree when the CI lies above 0 at ``level`` or more of the
+    evaluations; contradicted when it lies below 0 at more than 1 - ``level`` of them (B
+    significantly ahead for a stretch); inconclusive otherwise."""
+    up, down = _num(share_above), _num(share_below)
+    if not (math.isfinite(up) and math.isfinite(down)):
+        return Verdict("inconclusive", "no per-step CI")
+    if down > 1 - level:
+        return Verdict("contradicted", f"per-step CI below 0 at {100 * down:.0f} % of steps")
+    if up >= level:
+        return Verdict("agree", f"per-step CI above 0 at {100 * up:.0f} % ≥ {100 * level:g} %")
+    return Verdict("inconclusive", f"per-step CI above 0 at only {100 * up:.0f} % of steps")
+
+
+@testable
+def avoids_dead(
+    fixes: Mapping[str, tuple], reference: tuple, *, level: float = DEAD_LEVEL
+) -> Verdict:
+    """ "These activations avoid the dead units the reference (ReLU) gets", from each one's
+    dead fraction at the end of training as a 95 % CI ``(low, high)``.
+
+    Agree only when every fix's CI upper bound is below ``level`` and the reference's CI
+    lower bound is above it (ReLU clearly has dead units there, so there was something to
+    avoid); contradicted when some fix's CI lower bound is above ``level`` (it has dead
+    units too); inconclusive otherwise, including a reference without clear dead units.
+    """
+    if not fixes:
+        return Verdict("inconclusive", "no fix was run")
+    pct = f"{100 * level:g} %"
+    dead = [n for n, (lo, _) in fixes.items() if _num(lo) > level]
+    if dead:
+        return Verdict("contradicted", f"{', '.join(dead)}: CI above {pct}")
+    if not all(_num(hi) < level for _, hi in fixes.values()):
+        return Verdict("inconclusive", f"a fix's CI reaches {pct}")
+    if not _num(reference[0]) > level:
+        return Verdict("inconclusive", f"ReLU's CI not above {pct} either")
+    return Verdict("agree", f"every fix's CI below {pct}, ReLU's above")
+
+
+@testable
+def is_zero(value) -> Verdict:
+    """A property by construction, "X is exactly 0", measured once: agree when the value is
+    0, contradicted when it is not, inconclusive when it was not measured (None, NaN)."""
+    v = _num(value)
+    if math.isnan(v):
+        return Verdict("inconclusive", "not measured")
+    if v == 0:
+        return Verdict("agree", "exactly 0")
+    return Verdict("contradicted", f"{v:.3g}, not 0")
+
+
+def on_dataset(v: Verdict, ran_on: str, claimed_on: str) -> Verdict:
+    """``v`` for a claim made on ``claimed_on`` and measured on ``ran_on``, where the
+    dataset does not decide the claim: the verdict says on which data it was reached."""
+    if ran_on == claimed_on or v.word == "not tested":
+        return v
+    note = f"on {_name(ran_on)}; {_name(claimed_on)} not tested"
+    return v._replace(note=", ".join(x for x in (v.note, note) if x))
+
+
+def _name(dataset: str) -> str:
+    return DATASETS.get(dataset, dataset)
+
+
+# ----------------------------------------------------------------------------- formatting
 
 
 def _load(runs: Path, name: str) -> dict | None:
@@ -41,16 +299,6 @@ def ci(row: dict, lo="ci_low", hi="ci_high", digits: int = 2) -> str:
     return f"[{100 * row[lo]:.{digits}f}, {100 * row[hi]:.{digits}f}]"
 
 
-def verdict(ok: bool | str | None) -> str:
-    return {True: "**agree**", False: "**disagree**", "partly": "**partly**", None: "n/a"}[ok]
-
-
-def reliably(r: dict) -> bool | str:
-    """A single run's success, read as "it works": agree when the rate's CI lies above 90 %,
-    disagree when below 50 %, partly otherwise."""
-    return True if r["ci_low"] > 0.9 else False if r["ci_high"] < 0.5 else "partly"
-
-
 def _run_line(a: dict) -> str:
     t = a["timing"]
     return (
@@ -60,75 +308,189 @@ def _run_line(a: dict) -> str:
     )
 
 
+def _diverged(a: dict) -> str:
+    """ "n diverged: none" or per activation, with the rule, for a study's notes."""
+    nd = a.get("n_diverged") or {}
+    hit = {k: v for k, v in nd.items() if v}
+    which = ", ".join(f"{k} {v}/{a['seeds']}" for k, v in hit.items()) if hit else "none"
+    rule = "every seed counts; a diverged run scores chance" if a.get("diverged_as") else ""
+    return f"Diverged runs: {which}" + (f" ({rule})." if rule else ".")
+
+
+def _oriented(pairs: list[dict], hi: str, lo: str) -> dict:
+    """The pairwise row of ``hi`` and ``lo`` oriented as hi - lo: the test's estimate
+    (Hodges–Lehmann) and its CI where saved, else the mean difference and its CI."""
+    row, sign = next(((r, 1.0) for r in pairs if r["a"] == hi and r["b"] == lo), (None, -1.0))
+    if row is None:
+        row = next(r for r in pairs if r["a"] == lo and r["b"] == hi)
+    est, elo, ehi = ("estimate", "estimate_ci_low", "estimate_ci_high")
+    if row.get(est) is None:
+        est, elo, ehi = ("mean_diff", "diff_ci_low", "diff_ci_high")
+    a, b = sign * _num(row.get(elo)), sign * _num(row.get(ehi))
+    return {
+        "estimate": sign * _num(row.get(est)),
+        "ci_low": min(a, b),
+        "ci_high": max(a, b),
+        "p_holm": row.get("p_holm"),
+        "estimator": "HL" if est == "estimate" else "mean",
+    }
+
+
+def _points(x: float) -> str:
+    return "—" if not math.isfinite(x) else f"{100 * x:+.2f}"
+
+
+def _shift(d: dict) -> str:
+    lo, hi = d["ci_low"], d["ci_high"]
+    band = "[—]" if not _defined(lo, hi) else f"[{100 * lo:.2f}, {100 * hi:.2f}]"
+    return f"{d['estimator']} shift {_points(d['estimate'])} points {band}"
+
+
+# ----------------------------------------------------------------------------- studies
+
+
 def two_layer(a: dict) -> list[str]:
     s = {r["name"]: r for r in a["summary"]}
-    pair = a["pairwise"][0]
-    relu_better = s["relu"]["mean"] > s["sigmoid"]["mean"] and pair["p_holm"] < 0.05
-    g = a["gradient_check"]
-    if a.get("wall_time") is None:  # a quick run times nothing
-        timing = "not timed (quick run) | n/a |"
+    pairs = a["pairwise"]
+    d = _oriented(pairs, "relu", "sigmoid")
+    ds = a["dataset"]
+    better = on_dataset(
+        directional(
+            d["estimate"], d["ci_low"], d["ci_high"], d["p_holm"], ci=f"{d['estimator']} CI"
+        ),
+        ds,
+        "mnist",
+    )
+    lead = a.get("relu_ahead")
+    if lead is None:
+        ahead_cell, ahead_v = "not measured", Verdict("inconclusive", "no per-step CI")
     else:
-        wt = a["wall_time"]["train_s_per_model_no_eval"]
-        timing = (
-            f"one model, one epoch, no evaluation: sigmoid {wt['sigmoid']:.2f} s, ReLU "
-            f"{wt['relu']:.2f} s (one timing each, shared machine) | "
-            f"{verdict(wt['relu'] < wt['sigmoid'])} |"
+        ahead_cell = (
+            f"paired 95 % CI of ReLU - sigmoid above 0 at {pct(lead['share_ci_above_0'], 0)} and "
+            f"below 0 at {pct(lead['share_ci_below_0'], 0)} of the {lead['evals']} steps (mean "
+            f"ahead at {pct(lead['share_mean_ahead'], 0)})"
         )
+        ahead_v = on_dataset(
+            throughout(lead["share_ci_above_0"], lead["share_ci_below_0"]), ds, "mnist"
+        )
+    g = a["gradient_check"]
+    wt = a.get("wall_time") or {}
+    r = wt.get("ratio_sigmoid_over_relu")
+    if r is None:
+        timing, time_v = "not timed", Verdict("inconclusive", "not timed")
+    else:
+        med = wt["median_s"]
+        timing = (
+            f"one model, {wt['steps']} steps, no evaluation, median of {wt['repetitions']} "
+            f"interleaved timings: sigmoid {med['sigmoid']:.3f} s, ReLU {med['relu']:.3f} s; "
+            f"sigmoid / ReLU x{r['ratio']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}] "
+            f"(HL on paired log-seconds)"
+        )
+        time_v = directional(r["ratio"], r["ci_low"], r["ci_high"], null=1.0, ci="time-ratio CI")
+        time_v = time_v._replace(note=", ".join(x for x in (time_v.note, "XLA, shared CPU") if x))
+    ratios = [g[k]["ratio"] for k in ("sigmoid", "relu")]
     lines = [
         "| claim (article 000, MNIST, 1 run) | measured | verdict |",
         "|---|---|---|",
         f"| ReLU ends one epoch with higher test accuracy than sigmoid | sigmoid "
         f"{pct(s['sigmoid']['mean'])} {ci(s['sigmoid'])}, ReLU {pct(s['relu']['mean'])} "
-        f"{ci(s['relu'])} (95 % CI); paired Wilcoxon p = {pair['p_holm']:.3g} | "
-        f"{verdict(relu_better)} |",
+        f"{ci(s['relu'])} (mean, 95 % t CI, every seed); ReLU - sigmoid {_shift(d)}, paired "
+        f"Wilcoxon | {better.cell()} |",
         f"| ReLU is ahead throughout the epoch (accuracy after every step, whole test split) | "
-        f"ReLU's mean ahead at {pct(a['relu_ahead_share_of_steps'], 0)} of the "
-        f"{a['steps']} steps | {verdict(a['relu_ahead_share_of_steps'] > 0.95)} |",
-        f"| ReLU trains faster in wall time (backprop: ReLU 16.5 s per epoch) | {timing}",
+        f"{ahead_cell} | {ahead_v.cell()} |",
+        f"| ReLU trains faster in wall time (backprop: ReLU 16.5 s per epoch) | {timing} | "
+        f"{time_v.cell()} |",
         f"| numerical gradient ~1000x slower than backprop (~5 h vs ~16 s per epoch) | one "
         f"step: numerical {g['sigmoid']['numerical_s_extrapolated']:.1f} s (sigmoid) / "
         f"{g['relu']['numerical_s_extrapolated']:.1f} s (ReLU), extrapolated from "
         f"{g['relu']['coords']} of {g['relu']['params']} coordinates, vs backprop "
         f"{1e3 * g['sigmoid']['backprop_s']:.2f} / {1e3 * g['relu']['backprop_s']:.2f} ms: "
-        f"x{g['sigmoid']['ratio']:.3g} / x{g['relu']['ratio']:.3g}; one epoch would take "
-        f"{600 * g['sigmoid']['numerical_s_extrapolated'] / 3600:.1f} h | "
-        f"{verdict(min(g['sigmoid']['ratio'], g['relu']['ratio']) > 1000)} (order of magnitude) |",
+        f"x{ratios[0]:.3g} / x{ratios[1]:.3g}; the run's {a['steps']} steps would take "
+        f"{a['steps'] * g['sigmoid']['numerical_s_extrapolated'] / 3600:.1f} h | "
+        f"{magnitude(min(ratios), max(ratios), 1000).cell()} |",
         f"| (check) backprop equals the numerical gradient | max relative error over "
         f"{g['sigmoid']['checked_coords']} random coordinates, float64: sigmoid "
         f"{g['sigmoid']['max_rel_error']:.1e}; ReLU median {g['relu']['median_rel_error']:.1e}, "
         f"{pct(g['relu']['share_rel_error_above_1e-4'], 1)} above 1e-4 (kinks) | — |",
+        "",
+        _diverged(a),
     ]
     return lines
 
 
+def _gap_phrase(a: str, b: str, rel: str) -> str:
+    from experiments import mlp_four_activations as M
+
+    gap = 100 * (M.ARTICLE[b] - M.ARTICLE[a]) if a in M.ARTICLE and b in M.ARTICLE else math.nan
+    what = "order" if rel == "<" else "equivalence"
+    return f"the MNIST {what} of a {gap:.2f}-point gap, which the dataset decides"
+
+
 def mlp_four(a: dict) -> list[str]:
+    import pandas as pd
+
+    from experiments import mlp_four_activations as M
+
     s = {r["name"]: r for r in a["summary"]}
     lines = [
-        "| activation | article (MNIST, 1 seed) | measured: mean test accuracy [95 % CI] | sd |",
-        "|---|---|---|---|",
+        "| activation | article (MNIST, 1 seed) | measured: mean test accuracy [95 % CI] | sd | "
+        "seeds (diverged) |",
+        "|---|---|---|---|---|",
     ]
     for name, r in s.items():
         art = r.get("article_mnist_1seed")
+        sd = "—" if r.get("std") is None else f"{100 * r['std']:.2f}"
         lines.append(
             f"| {name} | {pct(art) if art is not None else '—'} | {pct(r['mean'])} {ci(r)} | "
-            f"{100 * r['std']:.2f} |"
+            f"{sd} | {r['n']} ({r.get('n_diverged', 0)}) |"
         )
+    margin = a.get("equivalence_margin", M.EQUIVALENCE_MARGIN)
     lines += [
         "",
         "| claim | measured difference (right - left) [95 % CI] | Holm p | verdict |",
         "|---|---|---|---|",
     ]
     # recomputed from the saved pairwise table, so the claims follow ORDER in the script
-    import pandas as pd
-
-    from experiments import mlp_four_activations as M
-
-    chain = M.ordering(pd.DataFrame(a["pairwise"]), a["activations"])
+    chain = M.ordering(pd.DataFrame(a["pairwise"]), a["activations"], a.get("equivalence"))
+    ran_on, claimed_on = a["dataset"], a.get("article_dataset", M.ARTICLE_DATASET)
     for r in chain.to_dict("records"):
-        lines.append(
-            f"| {r['claim']} | {100 * r['diff']:+.2f} points {ci(r)} | {r['p_holm']:.3g} | "
-            f"{verdict(r['holds'])} |"
-        )
+        untested = None
+        if r["dataset_decides"] and ran_on != claimed_on:
+            untested = _gap_phrase(r["a"], r["b"], r["relation"])
+        d = {
+            "estimate": r.get("estimate", r["diff"]),
+            "ci_low": r.get("estimate_ci_low", r["ci_low"]),
+            "ci_high": r.get("estimate_ci_high", r["ci_high"]),
+            "estimator": "HL" if "estimate" in r else "mean",
+        }
+        measured = f"{_shift(d)}; mean {_points(r['diff'])}"
+        if r["relation"] == "≈":
+            eq = (a.get("equivalence") or {}).get(f"{r['a']}_{r['b']}")
+            if eq is None:
+                v = Verdict("inconclusive", "no equivalence test saved")
+            else:
+                v = equivalent(eq, untested=untested)
+                measured += (
+                    f"; 90 % CI [{100 * _num(eq['ci_low']):.2f}, {100 * _num(eq['ci_high']):.2f}] "
+                    f"vs margin ±{100 * margin:g} points, TOST p {_num(eq['p']):.2g}"
+                )
+        else:
+            v = directional(
+                d["estimate"],
+                d["ci_low"],
+                d["ci_high"],
+                r["p_holm"],
+                ci=f"{d['estimator']} CI",
+                untested=untested,
+            )
+        v = on_dataset(v, ran_on, claimed_on)
+        lines.append(f"| {r['claim']} | {measured} | {_num(r['p_holm']):.3g} | {v.cell()} |")
+    lines += [
+        "",
+        f"Equivalence margin ±{100 * margin:g} accuracy points: wider than the article's "
+        "tanh-ReLU gap (0.04) and its whole sigmoid-tanh-ReLU spread (0.25), narrower than "
+        "the gap to a linear model (6 points), about one seed's sd here.",
+    ]
     n = a.get("seeds_for_article_relu_tanh_gap")
     if n is not None:
         lines += [
@@ -137,6 +499,7 @@ def mlp_four(a: dict) -> list[str]:
             f"differences ({100 * a['relu_minus_tanh_sd']:.2f} points) would need **{n} seeds** "
             f"for 80 % power (paired t-test, alpha 0.05).",
         ]
+    lines += ["", _diverged(a)]
     return lines
 
 
@@ -152,7 +515,7 @@ def deep_xor(a: dict, fixes: dict[str, dict]) -> list[str]:
     t = a["outcomes"]
     acts = a["activations"]
     lines = [
-        "| activation | solved | stuck | NaN | first NaN step: median (quartiles) |",
+        "| activation | solved | stuck | NaN (diverged) | first NaN step: median (quartiles) |",
         "|---|---|---|---|---|",
     ]
     steps = {r["name"]: r for r in a["nan_steps"]}
@@ -169,36 +532,74 @@ def deep_xor(a: dict, fixes: dict[str, dict]) -> list[str]:
             f"{_rate_cell(_rate(t, name, 'stuck'))} | {_rate_cell(_rate(t, name, 'nan'))} | "
             f"{when} |"
         )
-    van = {r["name"]: r for r in a["vanishing"]}
-    sig_solved = _rate(t, "sigmoid", "solved")
-    sig_nan = _rate(t, "sigmoid", "nan")
-    others = [n for n in acts if n != "sigmoid"]
     lines += [
         "",
-        "| claim (article 002, 1 run each) | measured | verdict |",
-        "|---|---|---|",
-        f"| 10 sigmoid layers do not learn XOR in 20 001 steps | solved "
-        f"{_rate_cell(sig_solved)} | {verdict(sig_solved['ci_high'] < 0.05)} |",
-        f"| ... and the cost turns NaN (~step 17 500) | NaN {_rate_cell(sig_nan)} | "
-        f"{verdict(sig_nan['rate'] > 0.5)} |",
+        "(Every seed in one category: solved = never diverged and all four points right at the "
+        "end; NaN = diverged at some step, whatever it had learnt; stuck = the rest. Wilson 95 % "
+        "CIs over all seeds.)",
     ]
+    van = {r["name"]: r for r in a["vanishing"]}
+    others = [n for n in acts if n != "sigmoid"]
+    rows = ["", "| claim (article 002, 1 run each) | measured | verdict |", "|---|---|---|"]
+    if "sigmoid" in acts:
+        sig_solved = _rate(t, "sigmoid", "solved")
+        sig_nan = _rate(t, "sigmoid", "nan")
+        # "does not learn" is the rate of not solving: Wilson's interval of n - k is 1 - (hi, lo)
+        fails = proportion(
+            1 - sig_solved["ci_high"],
+            1 - sig_solved["ci_low"],
+            agree_above=RELIABLE,
+            contradict_below=UNRELIABLE,
+            contradicted_note="it learns in most seeds",
+            what="Wilson CI of not solving",
+        )
+        nan_v = proportion(
+            sig_nan["ci_low"],
+            sig_nan["ci_high"],
+            agree_above=OCCURS,
+            contradict_below=OCCURS,
+            contradicted_note="the runs end stuck, not NaN",
+            what="Wilson CI",
+        )
+        rows += [
+            f"| 10 sigmoid layers do not learn XOR in 20 001 steps | solved "
+            f"{_rate_cell(sig_solved)} | {fails.cell()} |",
+            f"| ... and the cost turns NaN (~step 17 500) | NaN {_rate_cell(sig_nan)} | "
+            f"{nan_v.cell()} |",
+        ]
     for name in others:
         r = _rate(t, name, "solved")
-        lines.append(f"| {name} learns XOR | solved {_rate_cell(r)} | {verdict(reliably(r))} |")
-    vs = van["sigmoid"]
-    lines.append(
-        f"| vanishing gradient: layer-1 gradient ~0.1^10 of the top (sigmoid) | "
-        f"log10(‖g₁‖/‖g₁₀‖) at init: sigmoid {vs['log10_ratio_mean']:.2f} "
-        f"[{vs['ci_low']:.2f}, {vs['ci_high']:.2f}] (ratio {vs['ratio_median']:.1e}); "
-        + ", ".join(f"{n} {van[n]['log10_ratio_mean']:.2f}" for n in others if n in van)
-        + f" | {verdict(vs['ci_high'] < -2)} (order 1e-4, not 1e-10) |"
-    )
+        v = proportion(
+            r["ci_low"],
+            r["ci_high"],
+            agree_above=RELIABLE,
+            contradict_below=UNRELIABLE,
+            contradicted_note="not reliable",
+            what="Wilson CI",
+        )
+        rows.append(f"| {name} learns XOR (reliably) | solved {_rate_cell(r)} | {v.cell()} |")
+    if "sigmoid" in van:
+        vs = van["sigmoid"]
+        lo, hi = _num(vs["ci_low"]), _num(vs["ci_high"])
+        measured = (
+            f"log10(‖g₁‖/‖g₁₀‖) at init: sigmoid {_num(vs['log10_ratio_mean']):.2f} "
+            f"[{lo:.2f}, {hi:.2f}] (ratio {_num(vs['ratio_median']):.1e}); "
+            + ", ".join(f"{n} {_num(van[n]['log10_ratio_mean']):.2f}" for n in others if n in van)
+        )
+        smaller = directional(vs["log10_ratio_mean"], lo, hi, claim="<", ci="CI of log10 ratio")
+        rows += [
+            f"| vanishing gradient: sigmoid's layer-1 gradient is smaller than the top's | "
+            f"{measured} | {smaller.cell()} |",
+            f"| ... by ~0.1^10 (the article's bound, 0.25 per layer or less) | ratio "
+            f"{10**lo:.1e} to {10**hi:.1e} (95 % CI) | {magnitude(10**lo, 10**hi, 1e-10).cell()} |",
+        ]
+    lines += rows
     if fixes:
         lines += [
             "",
             "Fixes (same network; "
             + ", ".join(f"{k}: {v['seeds']} seeds" for k, v in fixes.items())
-            + "): solved rate / NaN rate",
+            + "): solved rate / NaN rate, over all seeds",
             "",
             "| activation | N(0,1), unclipped | " + " | ".join(fixes) + " |",
             "|---|---|" + "---|" * len(fixes),
@@ -213,45 +614,135 @@ def deep_xor(a: dict, fixes: dict[str, dict]) -> list[str]:
     return lines
 
 
+def _census(row: dict, kind: str, when: str) -> tuple[float, float, float] | None:
+    """``(mean, ci_low, ci_high)`` of the ``kind`` ("inactive" or "dead") fraction at
+    ``when`` ("start" or "end") from a ``dead_units`` row, or None if the row has no such
+    key. A missing CI is the mean at both ends (a fraction measured without one)."""
+    if f"{kind}_at_{when}" not in row:
+        return None
+    mean = row[f"{kind}_at_{when}"]
+    for lo, hi in (
+        (f"{kind}_{when}_ci_low", f"{kind}_{when}_ci_high"),
+        (f"{kind}_at_{when}_ci_low", f"{kind}_at_{when}_ci_high"),
+    ):
+        if lo in row and hi in row:
+            return _num(mean), _num(row[lo]), _num(row[hi])
+    return _num(mean), _num(mean), _num(mean)
+
+
+def _frac(c: tuple | None, digits: int = 1) -> str:
+    if c is None:
+        return "—"
+    m, lo, hi = c
+    band = "" if (lo == m == hi) else f" [{100 * lo:.{digits}f}, {100 * hi:.{digits}f}]"
+    return f"{pct(m, digits)}{band}"
+
+
 def catalogue(a: dict) -> list[str]:
     d = {r["name"]: r for r in a["dead_units"]}
     p = {r["name"]: r for r in a["parameters"]}
     step = a.get("step") or {}
-    relu = d.get("relu")
+    relu = d.get("relu", {})
     fixes = [n for n in ("leaky_relu", "prelu", "elu", "maxout") if n in d]
-    none_dead = all(d[n]["dead_at_start"] == 0 and d[n]["dead_at_end"] == 0 for n in fixes)
+    # the unit census: "inactive" (z <= 0 on every census example; for ReLU exactly a dead
+    # unit) where the analysis has it, and "dead" (the output does not vary: no signal, for
+    # any activation; before the census had "inactive", "dead" meant f' = 0 everywhere)
+    has_inactive = any("inactive_at_end" in r for r in d.values())
+    kinds = ("inactive", "dead") if has_inactive else ("dead",)
+    head = " | ".join(f"{k} at start | {k} at end [95 % CI]" for k in kinds)
     lines = [
-        "| activation | dead units at start | dead at end [95 % CI] | test accuracy [95 % CI] |"
-        " parameters |",
-        "|---|---|---|---|---|",
+        f"| activation | {head} | test accuracy [95 % CI] | parameters |",
+        "|---|" + "---|---|" * len(kinds) + "---|---|",
     ]
     for name, r in d.items():
+        cells = " | ".join(
+            f"{_frac(_census(r, k, 'start'))} | {_frac(_census(r, k, 'end'))}" for k in kinds
+        )
         lines.append(
-            f"| {name} | {pct(r['dead_at_start'], 1)} | {pct(r['dead_at_end'], 1)} "
-            f"{ci(r, 'dead_end_ci_low', 'dead_end_ci_high', 1)} | {pct(r['test_accuracy'])} "
+            f"| {name} | {cells} | {pct(r.get('test_accuracy'))} "
             f"{ci(r, 'acc_ci_low', 'acc_ci_high')} | {p[name]['params']} |"
         )
+    if has_inactive:
+        n = a.get("census_examples")
+        sample = f"the {n} census examples" if n else "every census example"
+        lines += [
+            "",
+            f"(inactive: z ≤ 0 on {sample}, which for ReLU is a dead unit and for leaky ReLU / "
+            "PReLU / ELU the side where their gradient still flows; dead: the unit's output does "
+            "not vary over them.)",
+        ]
+    killed_kind = "inactive" if has_inactive else "dead"
+    killed = _census(relu, killed_kind, "start") if relu else None
+    killed_end = _census(relu, killed_kind, "end") if relu else None
+    ran_on = a.get("dataset", "fashion_mnist")
+    if killed is None:
+        kill_v = Verdict("inconclusive", "ReLU not run")
+    else:
+        kill_v = proportion(
+            killed[1],
+            killed[2],
+            agree_above=KILLED[0],
+            contradict_below=KILLED[1],
+            what="share" if killed[1] == killed[2] else "CI of the share",
+        )
+        kill_v = on_dataset(kill_v, ran_on, "mnist")
+    # whether a unit is dead, for every activation alike: "dead" (its output does not vary)
+    ends = {n: _census(d[n], "dead", "end") for n in fixes}
+    relu_end = _census(relu, "dead", "end") if relu else None
+    if relu_end is None:
+        avoid_v = Verdict("inconclusive", "ReLU not run")
+    else:
+        avoid_v = avoids_dead(
+            {n: (c[1], c[2]) for n, c in ends.items()}, (relu_end[1], relu_end[2])
+        )
+        avoid_v = on_dataset(avoid_v, ran_on, "mnist")
     lines += [
         "",
         "| claim (article 003) | measured | verdict |",
         "|---|---|---|",
         f"| a bad initialisation kills ReLU units | biases started at {a['bias_mean']}: "
-        f"{pct(relu['dead_at_start'], 1)} of ReLU units dead at step 0, "
-        f"{pct(relu['dead_at_end'], 1)} at the end (most revive as layer 1 moves) | "
-        f"{verdict(relu['dead_at_start'] > 0.1)} |",
-        "| Leaky ReLU / PReLU / ELU (and maxout) avoid dead units | dead at start and end: "
-        + ", ".join(f"{n} {pct(d[n]['dead_at_end'], 0)}" for n in fixes)
-        + f" | {verdict(none_dead)} |",
-        f"| maxout doubles the parameters per unit | {p['maxout']['params']} vs ReLU "
-        f"{p['relu']['params']} (x{p['maxout']['vs_relu']:.3f}: the output layer is not doubled) | "
-        f"{verdict(p['maxout']['vs_relu'] > 1.9)} |",
-        f"| the step function gives no gradient | largest hidden-layer gradient norm traced: "
-        f"{step.get('max_hidden_grad_norm')}; hidden weights moved by "
-        f"{step.get('max_hidden_weight_change')}; only the output layer learns "
-        f"(test accuracy {pct(d['step']['test_accuracy'])}) | "
-        f"{verdict(step.get('max_hidden_grad_norm') == 0)} |",
+        f"{_frac(killed)} of ReLU units {killed_kind} at step 0, {_frac(killed_end)} at the end "
+        f"| {kill_v.cell()} |",
+        "| Leaky ReLU / PReLU / ELU (and maxout) avoid dead units | dead at the end: "
+        + ", ".join(f"{n} {_frac(ends[n])}" for n in fixes)
+        + f"; ReLU {_frac(relu_end)} | {avoid_v.cell()} |",
     ]
+    if "maxout" in p and "relu" in p:
+        x = p["maxout"]["vs_relu"]
+        lines.append(
+            f"| maxout doubles the parameters per unit | {p['maxout']['params']} vs ReLU "
+            f"{p['relu']['params']} (x{x:.3f}: the output layer is not doubled) | "
+            f"{magnitude(x, x, 2.0, factor=1.05).cell()} |"
+        )
+    if "step" in d:
+        lines.append(
+            f"| the step function gives no gradient | largest hidden-layer gradient norm traced: "
+            f"{step.get('max_hidden_grad_norm')}; hidden weights moved by "
+            f"{step.get('max_hidden_weight_change')}; only the output layer learns "
+            f"(test accuracy {pct(d['step'].get('test_accuracy'))}) | "
+            f"{is_zero(step.get('max_hidden_grad_norm')).cell()} |"
+        )
     return lines
+
+
+def _untested_alexnet(a: dict) -> str | None:
+    """Why our run cannot test figure 1's ratio, or None. What decides it: the paper's data
+    (CIFAR-10, where 25 % training error takes many epochs), a run in which both nets reach
+    25 % in most seeds, and a learning rate tuned per net (the paper chose each one's to
+    train it as fast as possible; one shared rate favours whichever it suits)."""
+    why = []
+    if a["dataset"] != "cifar10":
+        why.append(f"ran on {_name(a['dataset'])}, not CIFAR-10")
+    main = a["thresholds"][0] if a.get("thresholds") else {}
+    for act in ("relu", "tanh"):
+        k, n = (int(x) for x in str(main.get(f"{act}_reached", "0/1")).split("/"))
+        if 2 * k <= n:
+            why.append(f"{act} reached 25 % in only {k}/{n} seeds")
+    if not a.get("lr_tuned_per_activation", False):
+        why.append("one shared lr (the paper tuned each net's)")
+    if why and a.get("epochs") is not None:
+        why.append(f"{a['epochs']:.2g} epochs")
+    return "; ".join(why) or None
 
 
 def alexnet(a: dict) -> list[str]:
@@ -264,40 +755,44 @@ def alexnet(a: dict) -> list[str]:
         ws = _interval(r.get("ratio_seconds"), r.get("ratio_s_ci_low"), r.get("ratio_s_ci_high"))
         rs = _interval(r.get("ratio_steps"), r.get("ratio_ci_low"), r.get("ratio_ci_high"))
         lines.append(
-            f"| {pct(r['threshold'], 0)} | {_num(r['relu_median_steps'])} | "
-            f"{_num(r['tanh_median_steps'])} | {r['relu_reached']}, {r['tanh_reached']} | "
+            f"| {pct(r['threshold'], 0)} | {_fmt(r['relu_median_steps'])} | "
+            f"{_fmt(r['tanh_median_steps'])} | {r['relu_reached']}, {r['tanh_reached']} | "
             f"{rs} | {ws} |"
         )
     lines += [
         "",
         "(— : not defined; a median or a bound is infinite when half the seeds or more did not "
-        "reach the threshold within the run.)",
+        "reach the threshold within the run. A diverged run counts as never reaching it.)",
     ]
     lo, hi = a["ratio_ci"]
-    ok = None if lo is None else bool(lo <= 6 <= hi)
     sec = a.get("seconds_per_step") or {}
+    v = magnitude(lo, hi, 6.0, factor=ABOUT, untested=_untested_alexnet(a))
+    timing = a.get("wall_time") or {}
+    per_step = ""
+    if a.get("ratio_seconds") is not None:
+        reps = f", median of {timing['repetitions']} interleaved timings" if timing else ""
+        per_step = (
+            f", x{_fmt(a['ratio_seconds'], '.2f')} in wall seconds ({sec.get('relu', 0):.2f} vs "
+            f"{sec.get('tanh', 0):.2f} s per step per model{reps})"
+        )
     lines += [
         "",
         "| claim (AlexNet fig. 1, CIFAR-10) | measured | verdict |",
         "|---|---|---|",
-        f"| ReLU reaches 25 % training error ~6x sooner than tanh | {a['dataset']}: "
-        f"x{_num(a['ratio_steps'], '.2f')} [{_num(lo, '.2f')}, {_num(hi, '.2f')}] in steps"
-        + (
-            f", x{_num(a['ratio_seconds'], '.2f')} in wall seconds ({sec.get('relu', 0):.2f} vs "
-            f"{sec.get('tanh', 0):.2f} s per step per model)"
-            if a.get("ratio_seconds") is not None
-            else ""
-        )
-        + f" | {verdict(ok)} |",
+        f"| ReLU reaches 25 % training error ~6x sooner than tanh | {_name(a['dataset'])}: "
+        f"x{_fmt(a['ratio_steps'], '.2f')} [{_fmt(lo, '.2f')}, {_fmt(hi, '.2f')}] in steps"
+        f"{per_step} | {v.cell()} |",
+        "",
+        _diverged(a),
     ]
     return lines
 
 
 def _interval(x, lo, hi) -> str:
-    return f"{_num(x, '.2f')} [{_num(lo, '.2f')}, {_num(hi, '.2f')}]"
+    return f"{_fmt(x, '.2f')} [{_fmt(lo, '.2f')}, {_fmt(hi, '.2f')}]"
 
 
-def _num(x, fmt: str = ".0f") -> str:
+def _fmt(x, fmt: str = ".0f") -> str:
     if x is None:  # JSON null: NaN or infinite (not reached)
         return "—"
     if isinstance(x, float) and math.isinf(x):
@@ -340,21 +835,51 @@ def section(runs: Path) -> str:
     return "\n".join(out)
 
 
+def problems(text: str) -> list[str]:
+    """What is wrong with a generated section: a verdict word outside ``WORDS``, or the
+    retired "disagree" (non-significance is "inconclusive", a shown opposite
+    "contradicted")."""
+    found = []
+    if "disagree" in text.lower():
+        found.append('the retired verdict "disagree" appears')
+    for line in text.splitlines():
+        cell = line.rsplit(" | ", 1)[-1] if line.startswith("| ") else ""
+        if cell.startswith("**") and not cell.startswith(tuple(f"**{w}**" for w in WORDS)):
+            found.append(f"unknown verdict in: {line[:80]}")
+    return found
+
+
+def _replace(doc: str, text: str) -> str:
+    head, rest = doc.split(START, 1)
+    return head + text + rest.split(END, 1)[1]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=Path, default=Path("runs"))
-    p.add_argument("--update", type=Path, help="replace the section in this markdown file")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--update", type=Path, help="replace the section in this markdown file")
+    what.add_argument(
+        "--check", type=Path, help="exit 1 if this file's section differs from the runs'"
+    )
     args = p.parse_args(argv)
     text = section(args.runs)
-    if args.update is None:
+    bad = problems(text)
+    if bad:
+        p.exit(1, "".join(f"{p.prog}: {b}\n" for b in bad))
+    target = args.update or args.check
+    if target is None:
         print(text)
         return 0
-    doc = args.update.read_text()
+    doc = target.read_text()
     if START not in doc or END not in doc:
-        p.exit(2, f"{args.update} has no {START} ... {END} section\n")
-    head, rest = doc.split(START, 1)
-    tail = rest.split(END, 1)[1]
-    args.update.write_text(head + text + tail)
+        p.exit(2, f"{target} has no {START} ... {END} section\n")
+    new = _replace(doc, text)
+    if args.check is not None:
+        if new != doc:
+            p.exit(1, f"{target}: the results section is stale; run --update {target}\n")
+        return 0
+    target.write_text(new)
     return 0
 
 

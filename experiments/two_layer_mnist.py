@@ -7,9 +7,12 @@ The article (Julia, one run each) trained with a numerical gradient ("forward pr
 ~5 h per epoch) and with backprop (~16 s per epoch), measured test accuracy on all 10 000
 test images after every step and plotted accuracy and loss: ReLU above sigmoid throughout.
 Here: both activations x N seeds in one compiled call, the same curves with 95 % CIs, the
-final accuracy compared with a paired Wilcoxon test, wall time per activation (training
-alone, and with the every-step evaluation) and the numerical / backprop cost per step from
-``actlab.gradcheck`` (timed on a subset of coordinates, extrapolated to all 39 760).
+final accuracy over every seed (a diverged run scores chance) compared with a paired
+Wilcoxon test and its Hodges–Lehmann shift, whether ReLU's lead holds at every step (paired
+CI per step), wall time per activation from repeated interleaved timings (one model, one
+epoch, no evaluation; the sigmoid / ReLU ratio with a CI), and the numerical / backprop
+cost per step from ``actlab.gradcheck`` (timed on a subset of coordinates, extrapolated to
+all 39 760).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import scipy.stats
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
@@ -74,43 +78,74 @@ def gradient_check(result, coords: int = 200, check_coords: int = 500) -> dict:
     return out
 
 
-def wall_time(result) -> dict:
-    """Seconds of training per activation, one model, one epoch, evaluation excluded (each
-    activation alone, 2 seeds, timed after compilation), and the whole study's train time
-    with the every-step evaluation."""
-    study = result.study
-    steps = result.config.steps
-    per_act = {}
-    for act in result.activations:
-        alone = study.replace(activations=(act,), seeds=2, eval_every=steps).run()
-        per_act[act] = alone.timing["train_s"] / 2
-    models = len(result.activations) * study.seeds
+TIMING_REPETITIONS = {False: 15, True: 7}  # full, quick: paired timings per activation
+
+
+def wall_time(result, repetitions: int = 15) -> dict:
+    """Seconds of training one model for one epoch without evaluation, per activation:
+    ``repetitions`` interleaved timings after a warm-up (``common.interleaved_timings``),
+    and the ratio sigmoid / ReLU with a 95 % CI (``common.timing_ratio``: Hodges–Lehmann on
+    paired log-seconds; > 1 means ReLU is faster). Also the whole study's training time with
+    the every-step evaluation, for the evaluation's cost."""
+    t = common.interleaved_timings(result.study, repetitions)
+    out = {**t, "train_s_per_model_no_eval": t["median_s"]}
+    if set(result.activations) >= {"sigmoid", "relu"}:
+        out["ratio_sigmoid_over_relu"] = common.timing_ratio(t["seconds"], "sigmoid", "relu")
+    models = len(result.activations) * result.study.seeds
+    per_model = result.timing["train_s"] / models
+    out["study_train_s_with_eval_every_step"] = result.timing["train_s"]
+    out["study_models"] = models
+    out["eval_overhead_factor"] = per_model / float(np.mean(list(t["median_s"].values())))
+    return out
+
+
+def ahead(result, a: str = "relu", b: str = "sigmoid", confidence: float = 0.95) -> dict:
+    """Is ``a`` ahead of ``b`` throughout training? At every evaluation after step 0, the
+    paired t CI over seeds of the test-accuracy gap a - b (intention-to-treat curves:
+    after divergence a model scores chance). Returns the share of evaluations where the mean
+    gap is positive, where its CI lies above 0 and where it lies below 0 (pointwise CIs,
+    not simultaneous), and the number of evaluations."""
+    curve = common.itt_curve(result, "test_accuracy")  # [acts, seeds, evals]
+    acts = result.activations
+    gap = curve[acts.index(a)] - curve[acts.index(b)]  # [seeds, evals]
+    gap = gap[:, 1:]  # step 0 is before any training
+    n = gap.shape[0]
+    mean = gap.mean(axis=0)
+    if n > 1:
+        t = scipy.stats.t.ppf(0.5 + confidence / 2, n - 1)
+        half = t * gap.std(axis=0, ddof=1) / np.sqrt(n)
+    else:
+        half = np.full(mean.shape, np.inf)  # one seed: no interval
     return {
-        "train_s_per_model_no_eval": per_act,
-        "study_train_s_with_eval_every_step": result.timing["train_s"],
-        "study_models": models,
-        "eval_overhead_factor": result.timing["train_s"] / models / np.mean(list(per_act.values())),
+        "a": a,
+        "b": b,
+        "evals": int(gap.shape[1]),
+        "seeds": int(n),
+        "share_mean_ahead": float(np.mean(mean > 0)),
+        "share_ci_above_0": float(np.mean(mean - half > 0)),
+        "share_ci_below_0": float(np.mean(mean + half < 0)),
+        "confidence": confidence,
     }
 
 
 def analyse(result, quick: bool = False) -> dict:
+    """Every seed counts (intention-to-treat): a diverged run scores chance accuracy."""
     acts = result.activations
-    acc = np.where(result.diverged, np.nan, result.final("test_accuracy"))
-    summary = stats.summarize(acc, acts)[["name", "n", "mean", "ci_low", "ci_high", "std"]]
-    pairs = stats.pairwise(acc, acts)[
-        ["a", "b", "n", "mean_diff", "diff_ci_low", "diff_ci_high", "p_holm"]
+    acc = result.final("test_accuracy")  # [acts, seeds]; diverged runs: chance
+    summary = common.final_summary(result, "test_accuracy")[
+        ["name", "n", "n_diverged", "mean", "ci_low", "ci_high", "std", "median", "rule"]
     ]
-    curve = result.curve("test_accuracy")  # [acts, seeds, steps + 1]
-    ahead = None
-    if set(acts) >= {"relu", "sigmoid"}:
-        gap = curve[acts.index("relu")] - curve[acts.index("sigmoid")]  # [seeds, evals]
-        ahead = float(np.mean(np.mean(gap[:, 1:], axis=0) > 0))  # share of steps relu leads
+    pairs = stats.pairwise(acc, acts)[list(common.PAIRWISE_KEPT)]
+    lead = ahead(result) if set(acts) >= {"relu", "sigmoid"} else None
     return {
+        **common.outcome_rule(result),
         "summary": summary,
+        "survivors_only": common.survivors_only(result, "test_accuracy"),
         "pairwise": pairs,
-        "relu_ahead_share_of_steps": ahead,
-        # quick mode: timings of a CI-sized run on a shared machine say nothing
-        "wall_time": None if quick else wall_time(result),
+        "relu_ahead": lead,
+        "relu_ahead_share_of_steps": None if lead is None else lead["share_mean_ahead"],
+        # quick mode: fewer repetitions of a shorter run (a smoke test of the timing)
+        "wall_time": wall_time(result, TIMING_REPETITIONS[bool(quick)]),
         "gradient_check": gradient_check(result, *((20, 50) if quick else (200, 1000))),
         "means": {r.name: float(r.mean) for r in summary.itertuples()},
     }
