@@ -96,8 +96,17 @@ def _bias_init(init: Init, fan_in: int):
 class Hidden(nn.Module):
     """Pre-activations ``z: [..., width * pieces]`` -> activation output ``[..., width]``.
 
-    With ``capture`` it also sows ``f'(z)`` per unit (``[..., width]``) into the
-    ``"derivatives"`` collection, for dead/saturated-unit counts.
+    With ``capture`` it also sows, per example (and position) and unit, what the unit census
+    (``train.Trace``'s ``inactive``, ``dead``, ``saturated``) reads:
+
+    * ``"derivatives"/"d"``: ``f'(z)`` per unit, ``[..., width]``. For an elementwise unit,
+      the derivative of ``f`` at its ``z`` (``jax.jvp``); for maxout, whose derivative w.r.t.
+      its pieces is one-hot, the winning piece's derivative, 1. NaN where a per-unit
+      derivative has no meaning (``activations.has_unit_derivative``: softmax).
+    * ``"census"/"h"``: the output ``f(z)``, ``[..., width]``.
+    * ``"census"/"z"``: the pre-activations, ``[..., width, pieces]`` (piece ``p`` of unit
+      ``u`` is column ``u * pieces + p``; an elementwise unit in a layer widened for maxout
+      reads piece 0 only).
     """
 
     acts: tuple[str, ...]
@@ -113,11 +122,20 @@ class Hidden(nn.Module):
             slope = self.param("slope", nn.initializers.constant(init), (self.width,))
         out = activations.apply(self.acts, act, z, slope)
         if capture:
+            pieces = z.reshape(*z.shape[:-1], self.width, -1)  # [..., width, pieces]
+            # an elementwise unit reads piece 0. Maxout's derivative w.r.t. its pieces is
+            # one-hot, 1 on the winning piece: its slot is differentiated as the identity, which
+            # gives that 1 without the max's JVP (a chooser reduce costing as much as the rest
+            # of the census on a CPU)
+            linear = tuple("none" if activations.get(a).pieces > 1 else a for a in self.acts)
+            z0 = pieces[..., 0]
             d = jax.jvp(
-                lambda u: activations.apply(self.acts, act, u, slope), (z,), (jnp.ones_like(z),)
+                lambda u: activations.apply(linear, act, u, slope), (z0,), (jnp.ones_like(z0),)
             )[1]
             meaningful = jnp.array([activations.has_unit_derivative(a) for a in self.acts])[act]
             self.sow("derivatives", "d", jnp.where(meaningful, d, jnp.nan))
+            self.sow("census", "h", out)
+            self.sow("census", "z", pieces)
         return out
 
 

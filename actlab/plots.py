@@ -290,27 +290,33 @@ def layer_heatmap(
     return fig
 
 
-def unit_fractions(steps, dead, saturated, names: Sequence[str]) -> Figure:
-    """Fraction of dead and of saturated units over training, per activation.
+def unit_fractions(steps, dead, saturated, names: Sequence[str], *, inactive=None) -> Figure:
+    """Fraction of dead and of saturated units over training, per activation (the unit
+    census, ``actlab.train.Trace``); with ``inactive``, of inactive units too.
 
-    steps: [evals]; dead, saturated: [acts, seeds, evals, layers], fractions in [0, 1].
-    Each seed is averaged over layers, then the line is the mean over seeds with a 95 %
-    t-interval band (clipped to [0, 1]). Left panel dead, right panel saturated.
+    steps: [evals]; dead, saturated, inactive: [acts, seeds, evals, layers], fractions in
+    [0, 1]. Each seed is averaged over layers, then the line is the mean over seeds with a
+    95 % t-interval band (clipped to [0, 1]). Panels, left to right: inactive (if given),
+    dead, saturated.
     """
     steps = _check_steps(steps)
     axes_names = "[acts, seeds, evals, layers]"
-    dead = _check(dead, "dead", axes_names, names, steps)
-    saturated = _check(saturated, "saturated", axes_names, names, steps)
-    if dead.shape != saturated.shape:
-        raise ValueError(
-            f"dead has shape {dead.shape} but saturated has shape {saturated.shape}; "
-            f"both must be {axes_names}"
-        )
+    panels = {} if inactive is None else {"inactive": inactive}
+    panels.update(dead=dead, saturated=saturated)
+    panels = {what: _check(arr, what, axes_names, names, steps) for what, arr in panels.items()}
+    dead = panels["dead"]
+    for what, arr in panels.items():
+        if arr.shape != dead.shape:
+            raise ValueError(
+                f"dead has shape {dead.shape} but {what} has shape {arr.shape}; "
+                f"all must be {axes_names}"
+            )
 
-    fig = Figure(figsize=_legend_figsize(len(names), 8.5, 4.2), layout="constrained")
-    axes = _grid(fig, 2, 2, sharex=True, sharey=True)
+    n = len(panels)
+    fig = Figure(figsize=_legend_figsize(len(names), 4.25 * n, 4.2), layout="constrained")
+    axes = _grid(fig, n, n, sharex=True, sharey=True)
     styles = _styles(len(names))
-    for ax, arr, what in zip(axes, (dead, saturated), ("dead", "saturated")):
+    for ax, (what, arr) in zip(axes, panels.items()):
         arr = np.where(np.isfinite(arr), arr, np.nan)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)

@@ -98,10 +98,14 @@ def write_plots(rec: Record, out: Path, th: Threshold | None, tabs) -> list[tupl
     if rec.trace.dead.shape[-1] > 0:
         figures.append(
             (
-                "dead and saturated units",
+                "inactive, dead and saturated units",
                 "unit_fractions.png",
                 lambda: plots.unit_fractions(
-                    steps, rec.curve("dead"), rec.curve("saturated"), labels
+                    steps,
+                    rec.curve("dead"),
+                    rec.curve("saturated"),
+                    labels,
+                    inactive=rec.curve("inactive"),
                 ),
             )
         )

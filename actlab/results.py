@@ -293,9 +293,16 @@ def _document(path: Path) -> dict:
     return doc
 
 
+CENSUS = ("inactive", "dead", "saturated")
+
+
 def _arrays(path: Path) -> tuple[Trace, np.ndarray]:
     with np.load(path) as z:
-        return Trace(*(z[k] for k in Trace._fields)), z["diverged_at"]
+        # a run saved before the census had `inactive` reads back with it NaN (not measured)
+        fields = {k: z[k] for k in Trace._fields if k in z.files}
+        for k in CENSUS:
+            fields.setdefault(k, np.full(z["dead"].shape, np.nan, np.float32))
+        return Trace(**fields), z["diverged_at"]
 
 
 def load(out: str | os.PathLike) -> tuple[dict, Trace, np.ndarray]:

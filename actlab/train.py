@@ -59,7 +59,10 @@ class Config(NamedTuple):
     eval_examples: int | None = None  # test examples evaluated (None: the whole test split)
     train_eval_examples: int = 10_000  # first n training examples, for train loss/accuracy
     eval_chunk: int = 1_000  # examples per evaluation batch (bounds memory)
-    saturation: float = 0.01  # saturated unit: f' < saturation * max|f'| on every example
+    # the unit census (Trace.inactive / dead / saturated; definitions in Trace's docstring):
+    census_examples: int | None = 10_000  # its sample: the first n training examples (None: all)
+    dead_tol: float = 1e-3  # dead: std f(z) <= dead_tol * max|f'| * std z over the sample
+    saturation: float = 0.01  # saturated: |f'| < saturation * max|f'| (or 0) on every example
 
 
 class Keys(NamedTuple):
@@ -99,7 +102,44 @@ class TrainState(NamedTuple):
 
 
 class Trace(NamedTuple):
-    """What is recorded at each evaluation point (``[..., evals]`` then layer axes)."""
+    """What is recorded at each evaluation point (``[..., evals]`` then layer axes).
+
+    **The unit census** (``inactive``, ``dead``, ``saturated``): per hidden layer, the fraction
+    of its units for which the statement holds over the *census sample*, the first
+    ``census_size(config, n_train)`` training examples (``Config.census_examples``, default
+    10 000, or every training example if fewer; whole ``eval_chunk`` chunks), read chunk by
+    chunk inside the compiled program. A unit of a convolution is a channel: its statistics
+    run over examples and positions. With ``z`` the unit's pre-activation and ``h = f(z)``:
+
+    * **inactive**: the unit sits on one side on every example. Elementwise activations: ``z
+      <= 0`` on every example, the side where ReLU and step output 0, leaky ReLU and PReLU
+      use their negative slope, ELU / SELU / CELU / GELU / SiLU approach their negative limit,
+      and sigmoid / tanh / softsign are below their midpoint (for those it says which side,
+      not that the gradient is small: see ``dead`` and ``saturated``). Maxout: one and the
+      same piece wins on every example (ties go to the first piece), so the unit is a fixed
+      linear map and its other pieces get no gradient.
+    * **dead**: the output barely varies: ``std h <= dead_tol * max|f'| * std z`` over the
+      sample (population std; ``Config.dead_tol``, default 1e-3; ``max|f'|`` from the
+      registry; for maxout ``std z`` is the largest std of its pieces). The scale is the
+      unit's own input, so the test does not depend on how large the signals reaching the
+      layer are, and a layer that is dead as a whole is still counted (a scale taken from the
+      layer's other units vanishes then). Dead: ReLU with ``z <= 0`` everywhere (``h = 0``);
+      with ``z`` in a narrow band around ``z0``, sigmoid at ``|z0| > ~8.3``, tanh at ``|z0| >
+      ~4.2``, ELU at ``z0 < ~-6.9``; and any unit whose ``z`` is the same on every example
+      (``0 <= 0``). Not dead: leaky ReLU with ``z < 0`` everywhere (its output still varies
+      by ``0.01 * std z``, ten times the tolerance, and its gradient flows); a step unit
+      unless its output is constant (its ``max|f'|`` is 0). Deviations are summed from each
+      chunk's first example and chunks merged by Chan et al.'s formula, so a constant output
+      gives exactly 0.
+    * **saturated**: ``|f'(z)| < saturation * max|f'|`` or ``f'(z) = 0`` on every example
+      (``Config.saturation``, default 0.01). A step unit is always saturated (its gradient is
+      0); leaky ReLU never (``|f'| >= 0.01``); maxout never (its derivative w.r.t. its
+      winning piece is 1).
+
+    The three are NaN for activations where a per-unit census has no meaning
+    (``activations.has_unit_derivative`` False: softmax) and for a layer where any captured
+    value is NaN.
+    """
 
     step: jax.Array  # steps done
     batch_loss: jax.Array  # mean minibatch loss over the interval
@@ -110,8 +150,9 @@ class Trace(NamedTuple):
     grad_norm: jax.Array  # [layers] L2 norm of the traced step's gradient, weights + biases
     weight_norm: jax.Array  # [layers]
     update_ratio: jax.Array  # [layers] ||update|| / ||weights|| of the traced step
-    dead: jax.Array  # [hidden layers] fraction of units with f' = 0 on every eval example
-    saturated: jax.Array  # [hidden layers] fraction with f' < saturation * max|f'|
+    inactive: jax.Array  # [hidden layers] fraction on their inactive side on every example
+    dead: jax.Array  # [hidden layers] fraction whose output barely varies (dead_tol)
+    saturated: jax.Array  # [hidden layers] fraction with |f'| < saturation * max|f'| everywhere
     diverged: jax.Array  # bool
 
 
@@ -171,15 +212,49 @@ def check_config(cfg: Config, data: Dataset) -> None:
         raise ValueError(f"steps ({cfg.steps}) and eval_every ({cfg.eval_every}) must be >= 1")
     if not 0 < cfg.saturation < 1:
         raise ValueError(f"saturation must be in (0, 1), got {cfg.saturation}")
+    if not 0 < cfg.dead_tol < 1:
+        raise ValueError(f"dead_tol must be in (0, 1), got {cfg.dead_tol}")
+    if cfg.census_examples is not None and cfg.census_examples < 1:
+        raise ValueError(f"census_examples must be >= 1 or None, got {cfg.census_examples}")
     for a in cfg.acts:
         activations.get(a)
 
 
-def _eval_slices(x: jax.Array, y: jax.Array, limit: int | None, chunk: int):
-    n = x.shape[0] if limit is None else min(limit, x.shape[0])
+def _sample(n: int, limit: int | None, chunk: int) -> tuple[int, int]:
+    """(examples, chunk size) of the first ``limit`` of ``n`` examples in whole chunks."""
+    n = n if limit is None else min(limit, n)
     c = min(chunk, n)
-    n = n // c * c  # whole chunks only: at most chunk - 1 examples are left out
+    return n // c * c, c  # whole chunks only: at most chunk - 1 examples are left out
+
+
+def _eval_slices(x: jax.Array, y: jax.Array, limit: int | None, chunk: int):
+    n, c = _sample(x.shape[0], limit, chunk)
     return x[:n].reshape(n // c, c, *x.shape[1:]), y[:n].reshape(n // c, c)
+
+
+def census_size(cfg: Config, n_train: int) -> int:
+    """How many training examples the unit census reads (the first ones): the stated sample."""
+    return _sample(n_train, cfg.census_examples, cfg.eval_chunk)[0]
+
+
+class _Tally(NamedTuple):
+    """One hidden layer's census so far, per unit (``[units]`` unless said)."""
+
+    mean_h: jax.Array  # mean of h = f(z)
+    m2_h: jax.Array  # sum of squared deviations of h from its mean
+    mean_z: jax.Array  # [units, pieces]
+    m2_z: jax.Array  # [units, pieces]
+    on: jax.Array  # [units, pieces] examples with z_p > 0 (maxout: on which piece p won)
+    unflat: jax.Array  # examples where the unit was not saturated
+
+
+def _merge(mean_a, m2_a, n_a, mean_b, m2_b, n_b):
+    """Chan et al.'s pairwise update of (mean, m2) for sets of n_a and n_b values (n_a may be
+    0: then b is returned exactly)."""
+    n = n_a + n_b
+    delta = mean_b - mean_a
+    cross = jnp.where(n_a > 0, delta * delta * (n_a * n_b / n), 0.0)  # no inf * 0 at the start
+    return mean_a + delta * (n_b / n), m2_a + m2_b + cross
 
 
 class Train(NamedTuple):
@@ -205,11 +280,20 @@ def make_train(cfg: Config, data: Dataset) -> Train:
     n = data.x_train.shape[0]
     batch = n if cfg.batch_size is None else cfg.batch_size
     per_epoch = n // batch
-    sat = jnp.array([activations.get(a).max_grad * cfg.saturation for a in cfg.acts])
+    entries = [activations.get(a) for a in cfg.acts]
+    sat = jnp.array([a.max_grad * cfg.saturation for a in entries])
+    gain = jnp.array([a.max_grad * cfg.dead_tol for a in entries])  # dead: std h <= gain std z
+    multi = jnp.array([a.pieces > 1 for a in entries])  # maxout: a unit reads several pieces
+    meaningful = jnp.array([activations.has_unit_derivative(a) for a in cfg.acts])
+    k = activations.pieces(cfg.acts)
     test_x, test_y = _eval_slices(data.x_test, data.y_test, cfg.eval_examples, cfg.eval_chunk)
     train_x, train_y = _eval_slices(
         data.x_train, data.y_train, cfg.train_eval_examples, cfg.eval_chunk
     )
+    census_x, census_y = _eval_slices(
+        data.x_train, data.y_train, cfg.census_examples, cfg.eval_chunk
+    )
+    fused = census_x.shape == train_x.shape  # the same examples: one pass serves both
 
     def optimizer(lr) -> optax.GradientTransformation:
         if isinstance(cfg.optimizer, optax.GradientTransformation):
@@ -251,34 +335,91 @@ def make_train(cfg: Config, data: Dataset) -> Train:
         new = TrainState(params, opt_state, state.data_key, perm, diverged_at.astype(jnp.int32))
         return new, loss, grads, updates
 
-    def metrics(params, xs, ys, act):
-        def one(carry, xy):
-            logits = model.apply(params, data.normalise(xy[0]), act)
-            loss, acc = loss_and_accuracy(cfg.loss, logits, xy[1])
-            return carry, (loss, acc)
-
-        _, (loss, acc) = jax.lax.scan(one, None, (xs, ys))
-        return loss.mean(), acc.mean()
-
-    def units(params, act):
-        """Dead and saturated fractions per hidden layer on the first train-eval chunk."""
-        _, cap = model.apply(
-            params, data.normalise(train_x[0]), act, capture=True, mutable=["derivatives"]
+    def forward(params, x, act, census: bool):
+        """Logits of a chunk; with ``census``, each hidden layer's ``(f', h, z)`` capture."""
+        if not census:
+            return model.apply(params, data.normalise(x), act), []
+        logits, cap = model.apply(
+            params, data.normalise(x), act, capture=True, mutable=["derivatives", "census"]
         )
-        ds = [d["d"][0] for _, d in sorted(cap["derivatives"].items(), key=_layer_order)]
-        if not ds:
-            return jnp.zeros(0), jnp.zeros(0)
-        axes = lambda d: tuple(range(d.ndim - 1))  # (examples and positions)
-        dead = jnp.stack([jnp.all(jnp.abs(d) == 0, axis=axes(d)).mean() for d in ds])
-        flat = jnp.stack([jnp.all(jnp.abs(d) < sat[act], axis=axes(d)).mean() for d in ds])
-        nan = jnp.stack([jnp.isnan(d).any() for d in ds])
-        return jnp.where(nan, jnp.nan, dead), jnp.where(nan, jnp.nan, flat)
+        names = sorted(cap.get("census", {}), key=_layer_order)
+        layers = [
+            (cap["derivatives"][n]["d"][0], cap["census"][n]["h"][0], cap["census"][n]["z"][0])
+            for n in names
+        ]
+        return logits, layers
+
+    def tally(t: _Tally, i, d, h, z, act) -> _Tally:
+        """``t`` updated with chunk ``i`` (``d, h: [..., units]``, ``z: [..., units, k]``)."""
+        axes = tuple(range(h.ndim - 1))  # examples (and positions)
+        m = h.size // h.shape[-1]
+        on = z > 0
+        if k > 1:  # maxout: which piece wins, ties to the first (argmax: a slow CPU reduce)
+            best, win = z[..., 0], jnp.zeros(h.shape, jnp.int32)
+            for p in range(1, k):
+                win = jnp.where(z[..., p] > best, p, win)
+                best = jnp.maximum(best, z[..., p])
+            on = jnp.where(multi[act], jax.nn.one_hot(win, k, dtype=bool), on)
+        unflat = (d != 0) & (jnp.abs(d) >= sat[act])
+        # deviations from the chunk's first example: a constant gives exactly (constant, 0)
+        first = (slice(0, 1),) * len(axes)
+        dh, dz = h - h[first], z - z[first]
+        ref_h, ref_z = h[first].reshape(h.shape[-1:]), z[first].reshape(z.shape[-2:])
+        s_h, s_z = dh.sum(axes), dz.sum(axes)
+        chunk_h = ref_h + s_h / m, jnp.maximum((dh * dh).sum(axes) - s_h * s_h / m, 0.0)
+        chunk_z = ref_z + s_z / m, jnp.maximum((dz * dz).sum(axes) - s_z * s_z / m, 0.0)
+        n_a = i.astype(jnp.float32) * m  # values merged so far (the chunks before this one)
+        mean_h, m2_h = _merge(t.mean_h, t.m2_h, n_a, *chunk_h, m)
+        mean_z, m2_z = _merge(t.mean_z, t.m2_z, n_a, *chunk_z, m)
+        # counts are only compared with 0, which float sums of 0/1 get exactly right
+        count = lambda b: b.astype(jnp.float32).sum(axes)
+        return _Tally(mean_h, m2_h, mean_z, m2_z, t.on + count(on), t.unflat + count(unflat))
+
+    def empty(d, h, z) -> _Tally:
+        zero = jnp.zeros(z.shape[-2:], jnp.float32)
+        return _Tally(zero[:, 0], zero[:, 0], zero, zero, zero, zero[:, 0])
+
+    def verdict(t: _Tally, act) -> jax.Array:
+        """[3]: fractions of the layer's units inactive, dead and saturated (NaN: no meaning)."""
+        used = (jnp.arange(k) == 0) | multi[act]  # the pieces a unit reads
+        spread = jnp.where(used[None, :], t.m2_z, 0.0).max(-1)
+        won = (t.on > 0).sum(-1)  # maxout: pieces that won on some example
+        inactive = jnp.where(multi[act], won == 1, t.on[:, 0] == 0)
+        dead = t.m2_h <= gain[act] ** 2 * spread  # std h <= dead_tol * max|f'| * std z
+        fractions = jnp.stack([inactive.mean(), dead.mean(), (t.unflat == 0).mean()])
+        # a NaN anywhere in a layer's h or z reaches its sums (f is finite for finite z)
+        nan = ~meaningful[act] | jnp.isnan(t.m2_h).any() | jnp.isnan(t.m2_z).any()
+        return jnp.where(nan, jnp.nan, fractions)
+
+    def sweep(params, xs, ys, act, census: bool):
+        """Mean loss and accuracy over the chunks ``xs, ys``; with ``census``, also the unit
+        census over the same examples: ``(inactive, dead, saturated)``, ``[hidden layers]``
+        each. One forward pass per chunk serves both; memory stays at one chunk."""
+        shapes = jax.eval_shape(lambda x: forward(params, x, act, census)[1], xs[0])
+        start = [empty(*layer) for layer in shapes]
+
+        def one(tallies, xyi):
+            x, y, i = xyi
+            logits, layers = forward(params, x, act, census)
+            loss, acc = loss_and_accuracy(cfg.loss, logits, y)
+            return [tally(t, i, *layer, act) for t, layer in zip(tallies, layers)], (loss, acc)
+
+        tallies, (loss, acc) = jax.lax.scan(one, start, (xs, ys, jnp.arange(xs.shape[0])))
+        if not census:
+            return loss.mean(), acc.mean(), None
+        if not tallies:  # no hidden layer
+            return loss.mean(), acc.mean(), (jnp.zeros(0),) * 3
+        per_layer = jnp.stack([verdict(t, act) for t in tallies], axis=1)  # [3, layers]
+        return loss.mean(), acc.mean(), tuple(per_layer)
 
     def record(state, t, batch_loss, grads, updates, act) -> Trace:
-        train_loss, train_acc = metrics(state.params, train_x, train_y, act)
-        test_loss, test_acc = metrics(state.params, test_x, test_y, act)
-        dead, saturated = units(state.params, act)
-        w = layer_norms(state.params, n_layers)
+        params = state.params
+        train_loss, train_acc, census = sweep(params, train_x, train_y, act, fused)
+        if not fused:
+            census = sweep(params, census_x, census_y, act, True)[2]
+        test_loss, test_acc, _ = sweep(params, test_x, test_y, act, False)
+        inactive, dead, saturated = census
+        w = layer_norms(params, n_layers)
         return Trace(
             step=jnp.asarray(t, jnp.int32),
             batch_loss=batch_loss,
@@ -289,6 +430,7 @@ def make_train(cfg: Config, data: Dataset) -> Train:
             grad_norm=layer_norms(grads, n_layers),
             weight_norm=w,
             update_ratio=layer_norms(updates, n_layers) / w,
+            inactive=inactive,
             dead=dead,
             saturated=saturated,
             diverged=state.diverged_at >= 0,
@@ -356,6 +498,7 @@ def make_train(cfg: Config, data: Dataset) -> Train:
         grad_norm=per_layer,
         weight_norm=per_layer,
         update_ratio=per_layer,
+        inactive=per_hidden,
         dead=per_hidden,
         saturated=per_hidden,
         diverged=jnp.bool_(False),
@@ -370,6 +513,6 @@ def make_train(cfg: Config, data: Dataset) -> Train:
     return Train(init, advance, train, model, num_intervals)
 
 
-def _layer_order(item):
-    name = item[0]  # "slope_<i>": order hidden layers numerically, not as strings
+def _layer_order(name: str) -> int:
+    # "slope_<i>": order hidden layers numerically, not as strings (slope_10 < slope_2)
     return int(name.rsplit("_", 1)[1])

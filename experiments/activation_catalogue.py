@@ -8,14 +8,25 @@ properties, and says ReLU units can die (bad initialisation or a high learning r
 Leaky ReLU / PReLU / ELU avoid, that maxout doubles the parameters per unit, and that the
 step function has no useful gradient. Here: the registry's properties table and the gallery
 (function and derivative); an MLP whose biases start at -0.5 (``protocols.DEAD_BIAS``) so
-that most ReLU units start dead, with the fraction of dead units (f' = 0 on all of 1 000
-training examples) over training, mean and 95 % CI over seeds, per activation; the
-parameter counts (maxout's doubled layers); and the step network's hidden-layer gradients.
+that most ReLU units start on their inactive side; the unit census over training (the
+trainer's ``inactive``, ``dead`` and ``saturated`` fractions on the first
+``census_examples`` training examples, defined in ``actlab.train.Trace``), mean and 95 % CI
+over seeds, per activation; the parameter counts (maxout's doubled layers); and the step
+network's hidden-layer gradients.
+
+The census can be false and true for every activation: a leaky ReLU unit with z <= 0 on every
+example is *inactive* (and not *dead*: its output still varies by 0.01 of its input's), a
+maxout unit whose one piece always wins is inactive, a unit whose output does not vary is
+dead whatever its activation. Every seed counts: the test accuracy is intention-to-treat
+(a diverged run scores chance, ``common.outcome_rule``); census fractions have no declared
+failure outcome, so a diverged model's evaluations after its divergence are left out of them
+(NaN, those of its frozen parameters) and counted in ``n_diverged``.
 """
 
 from __future__ import annotations
 
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -25,6 +36,7 @@ if __package__ in (None, ""):
 
 from actlab import activations, plots, protocols, stats  # noqa: E402
 from actlab.models import param_count  # noqa: E402
+from actlab.train import census_size  # noqa: E402
 from experiments import _common as common  # noqa: E402
 
 
@@ -59,26 +71,47 @@ def gallery():
     return plots.activation_gallery(names, [activations.get(n).fn for n in names])
 
 
+CENSUS = ("inactive", "dead", "saturated")  # Trace fields, [acts, seeds, evals, layers]
+
+
+def census_curve(result, kind: str) -> np.ndarray:
+    """``[acts, seeds, evals, layers]`` census fractions ``kind``, NaN at every evaluation after
+    a model diverged (its frozen parameters' census is no outcome of the run)."""
+    c = np.asarray(result.curve(kind), dtype=float)
+    at = result.diverged_at[..., None]  # [acts, seeds, 1]; -1 never
+    after = (at >= 0) & (result.steps > at)
+    return np.where(after[..., None], np.nan, c)
+
+
+def _layer_mean(c: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():  # softmax's census is NaN in every layer
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(c, axis=-1)
+
+
 def dead_units(result) -> pd.DataFrame:
-    """Per activation: fraction of dead hidden units (mean over layers) at step 0 and at the
-    end, mean over seeds with a 95 % bootstrap CI; the final test accuracy likewise."""
+    """Per activation: the census fractions (mean over hidden layers) at step 0 and at the
+    end, mean over seeds with a 95 % t CI (``{kind}_at_{start,end}``,
+    ``{kind}_{start,end}_ci_{low,high}`` for kind in ``CENSUS``; ``census_n_end`` seeds
+    counted at the end, ``n_diverged`` left out there); the final test accuracy over every
+    seed (intention-to-treat: a diverged run at chance)."""
     acts = result.activations
-    dead = np.nanmean(result.curve("dead"), axis=-1)  # [acts, seeds, evals]
-    start = stats.summarize(dead[..., 0], acts)
-    end = stats.summarize(dead[..., -1], acts)
-    acc = stats.summarize(np.where(result.diverged, np.nan, result.final("test_accuracy")), acts)
-    return pd.DataFrame(
-        {
-            "name": acts,
-            "dead_at_start": start["mean"],
-            "dead_at_end": end["mean"],
-            "dead_end_ci_low": end["ci_low"],
-            "dead_end_ci_high": end["ci_high"],
-            "test_accuracy": acc["mean"],
-            "acc_ci_low": acc["ci_low"],
-            "acc_ci_high": acc["ci_high"],
-        }
-    )
+    acc = common.final_summary(result, "test_accuracy")
+    table = {"name": list(acts), "seeds": [int(result.study.seeds)] * len(acts)}
+    table["n_diverged"] = acc["n_diverged"].to_numpy()
+    for kind in CENSUS:
+        frac = _layer_mean(census_curve(result, kind))  # [acts, seeds, evals]
+        for when, at in (("start", 0), ("end", -1)):
+            s = stats.summarize(frac[..., at], acts)
+            table[f"{kind}_at_{when}"] = s["mean"].to_numpy()
+            table[f"{kind}_{when}_ci_low"] = s["ci_low"].to_numpy()
+            table[f"{kind}_{when}_ci_high"] = s["ci_high"].to_numpy()
+            if kind == "dead" and when == "end":
+                table["census_n_end"] = s["n"].to_numpy()
+    table["test_accuracy"] = acc["mean"].to_numpy()
+    table["acc_ci_low"] = acc["ci_low"].to_numpy()
+    table["acc_ci_high"] = acc["ci_high"].to_numpy()
+    return pd.DataFrame(table)
 
 
 def parameters(result) -> pd.DataFrame:
@@ -107,22 +140,30 @@ def step_gradients(result) -> dict | None:
 
 def analyse(result, quick: bool = False) -> dict:
     table = dead_units(result)
+    cfg = result.config
     return {
+        **common.outcome_rule(result),
         "properties": properties(),
         "dead_units": table,
         "parameters": parameters(result),
         "step": step_gradients(result),
-        "bias_mean": float(result.config.model.init_scheme.bias_mean),
+        "bias_mean": float(cfg.model.init_scheme.bias_mean),
+        # the census: its sample (the first training examples) and its tolerances
+        "census_examples": census_size(cfg, int(result.study.data.x_train.shape[0])),
+        "dead_tol": float(cfg.dead_tol),
+        "saturation": float(cfg.saturation),
+        "inactive_at_end": dict(zip(table.name, table.inactive_at_end.astype(float))),
         "dead_at_end": dict(zip(table.name, table.dead_at_end.astype(float))),
     }
 
 
 def figures(result, analysis) -> dict:
     acts, steps = result.activations, result.steps
+    curves = {kind: census_curve(result, kind) for kind in CENSUS}
     return {
         "gallery": gallery(),
         "dead_units": plots.unit_fractions(
-            steps, result.curve("dead"), result.curve("saturated"), acts
+            steps, curves["dead"], curves["saturated"], acts, inactive=curves["inactive"]
         ),
         "test_accuracy": plots.learning_curves(
             steps, result.curve("test_accuracy"), acts, ylabel="test accuracy"

@@ -233,7 +233,7 @@ def test_threshold_argument_overrides_none(result):
 def test_tidy_has_one_row_per_model_eval_metric_layer(rec):
     df = report.tidy(rec)
     layers, hidden = rec.trace.grad_norm.shape[-1], rec.trace.dead.shape[-1]
-    per_model_eval = 6 + 3 * layers + 2 * hidden  # 5 losses/accuracies + diverged, 5 per-layer
+    per_model_eval = 6 + 3 * layers + 3 * hidden  # 5 losses/accuracies + diverged, 6 per-layer
     assert len(df) == len(ACTS) * SEEDS * EVALS * per_model_eval
     assert list(df.columns) == ["act", "seed", "step", "metric", "layer", "value"]
     assert not df.duplicated(["act", "seed", "step", "metric", "layer"]).any()
@@ -275,6 +275,7 @@ def synthetic_sweep(acts=("relu", "tanh"), lrs=(1e-3, 1e-2), seeds=4, evals=3, l
         grad_norm=u(layers),
         weight_norm=u(layers),
         update_ratio=u(layers),
+        inactive=u(layers - 1),
         dead=u(layers - 1),
         saturated=u(layers - 1),
         diverged=np.zeros((*lead, evals), bool),
@@ -302,7 +303,7 @@ def test_lr_sweep_report_and_tidy(tmp_path):
     assert rec.labels == ["relu lr=0.001", "relu lr=0.01", "tanh lr=0.001", "tanh lr=0.01"]
     df = report.tidy(rec)
     assert list(df.columns) == list(report.TIDY_COLUMNS)
-    assert len(df) == 2 * 2 * 4 * 3 * (6 + 3 * 3 + 2 * 2)
+    assert len(df) == 2 * 2 * 4 * 3 * (6 + 3 * 3 + 3 * 2)
     sel = df[(df.act == "tanh") & (df.lr == 1e-2) & (df.seed == 1) & (df.metric == "train_loss")]
     np.testing.assert_array_equal(sel.sort_values("step").value, rec.trace.train_loss[1, 1, 1])
     text = report.write(rec, tmp_path, "test_error=0.5").read_text()

@@ -42,7 +42,7 @@ def assert_trace_matches(got: Trace, want: Trace, act: str):
     """Every field of one model's trace agrees; NaN only where it is the recorded answer."""
     for field in Trace._fields:
         g, w = np.asarray(getattr(got, field)), np.asarray(getattr(want, field))
-        if field in ("dead", "saturated") and not activations.has_unit_derivative(act):
+        if field in ("inactive", "dead", "saturated") and not activations.has_unit_derivative(act):
             # softmax couples its units, so f' per unit means nothing: recorded as NaN
             assert np.isnan(g).all() and np.isnan(w).all(), f"{act}: {field} should be NaN"
         elif field in ("step", "diverged"):
@@ -210,7 +210,7 @@ def test_maxout_doubles_the_hidden_parameters(grouped_all):
 def test_step_network_cannot_learn_and_shows_it(grouped_all):
     i = ALL.index("step")
     assert (grouped_all.trace.grad_norm[i, :, :, :-1] == 0).all()  # no gradient below the output
-    assert (grouped_all.trace.dead[i] == 1).all()
+    assert (grouped_all.trace.saturated[i] == 1).all()  # f' = 0 on every example
 
 
 # -- every activation, switch: one vmap over a traced activation index ------------------------

@@ -28,6 +28,7 @@ DEEP = Config(
     eval_every=2,  # intervals: steps 0-1 (step 1 traced), then step 2 alone (partial)
 )
 SATURATION = 0.01  # DEEP.saturation * max|elu'| (= 1)
+DEAD_TOL = 1e-3  # DEEP.dead_tol * max|elu'|
 
 
 def chain(params, inputs: int) -> tuple[str, ...]:
@@ -61,26 +62,35 @@ def norms(params, names) -> np.ndarray:
     return np.sqrt([sq(p[n]["kernel"]) + sq(p[n]["bias"]) for n in names])
 
 
-def units(params, names, x) -> tuple[np.ndarray, np.ndarray]:
-    """[hidden layers] fractions of dead (elu' = 0) and saturated (elu' < 0.01) units on x."""
-    h, dead, sat = np.asarray(x, np.float64), [], []
+def units(params, names, x) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """[hidden layers] fractions of inactive (z <= 0 on every example), dead (std elu(z) <=
+    1e-3 std z) and saturated (elu' < 0.01 or 0 on every example) units on x, in float64."""
+    h, inactive, dead, sat = np.asarray(x, np.float64), [], [], []
     for n in names[:-1]:
         p = params["params"][n]
         z = h @ np.asarray(p["kernel"], np.float64) + np.asarray(p["bias"], np.float64)
         d = np.where(z > 0, 1.0, np.exp(z))  # elu'
-        dead.append(np.all(d == 0, axis=0).mean())
-        sat.append(np.all(d < SATURATION, axis=0).mean())
         h = np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
-    return np.array(dead), np.array(sat)
+        inactive.append(np.all(z <= 0, axis=0).mean())
+        spread = lambda v: (v - v[:1]).std(axis=0)  # exactly 0 for a constant
+        dead.append((spread(h) <= DEAD_TOL * spread(z)).mean())
+        sat.append(np.all(d < SATURATION, axis=0).mean())
+    return np.array(inactive), np.array(dead), np.array(sat)
 
 
 def crafted(shapes, inputs: int):
-    """He-normal kernels and zero biases, except in hidden layer i: 1 + i % 3 dead units
-    (z = -1e3: elu' = 0) and the next 1 + i % 2 saturated but alive (z = -8: elu' ~ 3e-4),
-    so the fractions differ from layer to layer.
+    """He-normal kernels and zero biases, except in hidden layer i, whose first units are set
+    so that the census fractions differ from layer to layer:
 
-    The marked units' incoming weights are zero, so z is their bias on every example, far from
-    the thresholds (not -30: JAX's elu' there is expm1(z) + 1, which rounds to 0 in float32).
+    * ``1 + i % 3`` dead units: no incoming weights and bias -1e3 (z constant, elu' = 0),
+      hence inactive, dead and saturated;
+    * the next ``1 + i % 2`` saturated but alive: incoming weights 0.01 N(0, 1) and bias -5.5
+      (z ~ -5.5 +- 0.2, so 1e-3 < elu' ~ 4e-3 < 0.01), hence inactive and saturated.
+
+    The thresholds are far from every z (not -30: JAX's elu' there is expm1(z) + 1, which
+    rounds to 0 in float32). Inactive units that are not saturated (z ~ -1) are left to
+    ``test_census.py``: each one replaces a random unit here, and with fewer random weights
+    the float32 rounding of the hand SGD (``test_update_ratio_...``) no longer averages out.
     """
     rng = np.random.default_rng(0)
     p = jax.tree.map(lambda s: np.zeros(s.shape, np.float32), shapes)
@@ -91,8 +101,9 @@ def crafted(shapes, inputs: int):
         layer["kernel"][:] = rng.normal(0, np.sqrt(2 / fan_in), layer["kernel"].shape)
         if i < len(names) - 1:
             dead, sat = 1 + i % 3, 1 + i % 2
-            layer["kernel"][:, : dead + sat] = 0.0
-            layer["bias"][:dead], layer["bias"][dead : dead + sat] = -1e3, -8.0
+            layer["kernel"][:, :dead] = 0.0
+            layer["kernel"][:, dead : dead + sat] *= 0.01 / np.sqrt(2 / fan_in)
+            layer["bias"][:dead], layer["bias"][dead : dead + sat] = -1e3, -5.5
     return p, names
 
 
@@ -174,14 +185,15 @@ def test_update_ratio_is_the_step_taken_over_the_new_weights(deep):
 @DEEP_GROUP
 def test_per_layer_traces_come_out_in_layer_order_past_ten_layers(deep):
     p, g, names = deep.params, deep.grads, deep.names
-    x = normalised(DATA, DATA.x_train)  # every training example is in the eval chunk
-    dead, sat = zip(*(units(p[k], names, x) for k in (2, 3)))
+    x = normalised(DATA, DATA.x_train)  # every training example is in the census sample
+    inactive, dead, sat = zip(*(units(p[k], names, x) for k in (2, 3)))
     want = {
         "grad_norm": np.stack([norms(g[1], names), norms(g[2], names)]),
         "weight_norm": np.stack([norms(p[2], names), norms(p[3], names)]),
         "update_ratio": np.stack(
             [LR * norms(g[k], names) / norms(p[k + 1], names) for k in (1, 2)]
         ),
+        "inactive": np.stack(inactive),
         "dead": np.stack(dead),
         "saturated": np.stack(sat),
     }
@@ -191,6 +203,7 @@ def test_per_layer_traces_come_out_in_layer_order_past_ten_layers(deep):
         as_strings = w[:, [i for i in AS_STRINGS if i < w.shape[1]]]
         assert not np.allclose(got, as_strings, rtol=1e-3), f"{field}: order cannot be told"
     assert (want["dead"] > 0).all() and (want["saturated"] > want["dead"]).all()
+    assert (want["inactive"] >= want["saturated"]).all()  # saturated elu: z < -4.6
 
 
 # -- XOR, full batch: the first record, by hand ------------------------------------------------
@@ -245,18 +258,22 @@ def test_first_record_is_the_gradient_at_the_initial_params_before_any_update(xo
     assert not np.allclose(r.trace.weight_norm[0, 1, 1], r.trace.weight_norm[0, 1, 0], rtol=1e-7)
 
 
-# -- studies: dead units, quarantine ---------------------------------------
+# -- studies: the unit census, quarantine ---------------------------------
 
 
-def test_dead_units_of_relu_with_negative_biases():
-    # biases of -10 and small weights: every ReLU pre-activation is negative, so all are dead
+def test_unit_census_of_a_study_with_negative_biases():
+    # biases of -10 and small weights: every pre-activation is about -10 on every example
     init = actlab.Init("normal", "zeros", weight_std=0.01, bias_mean=-10.0)
-    r = small(("relu", "sigmoid", "leaky_relu"), model=actlab.MLP((8,), init_scheme=init)).run()
-    assert r.trace.dead.shape == (3, 3, 4, 1)
-    np.testing.assert_array_equal(r.trace.dead[0, :, 0], 1.0)
-    np.testing.assert_array_equal(r.trace.dead[1:], 0.0)  # sigmoid and leaky: f' never 0
-    np.testing.assert_array_equal(r.trace.saturated[1, :, 0], 1.0)  # sigmoid'(-10) < 0.0025
-    np.testing.assert_array_equal(r.trace.saturated[2], 0.0)
+    acts = ("relu", "sigmoid", "leaky_relu")
+    r = small(acts, model=actlab.MLP((8,), init_scheme=init)).run()
+    assert r.trace.inactive.shape == r.trace.dead.shape == (3, 3, 4, 1)
+    np.testing.assert_array_equal(r.trace.inactive[:, :, 0], 1.0)  # z < 0: all three
+    # ReLU: h = 0; sigmoid: h varies by sigmoid'(-10) ~ 4.5e-5 of z's spread, below
+    # dead_tol * 0.25; leaky ReLU: by 0.01 of it, ten times dead_tol: not dead
+    np.testing.assert_array_equal(r.trace.dead[:2, :, 0], 1.0)
+    np.testing.assert_array_equal(r.trace.dead[2], 0.0)
+    np.testing.assert_array_equal(r.trace.saturated[:2, :, 0], 1.0)  # sigmoid'(-10) < 0.0025
+    np.testing.assert_array_equal(r.trace.saturated[2], 0.0)  # leaky: |f'| >= 0.01
     assert (r.trace.grad_norm[0, :, :, 0] == 0).all()  # nothing flows into a dead layer
 
 
