@@ -39,6 +39,8 @@ def _plain(v):
         return [_plain(x) for x in v]
     if isinstance(v, (bool, _np.bool_)):
         return bool(v)
+    if isinstance(v, str):
+        return v
     if isinstance(v, (int, float, _np.integer, _np.floating)):
         return float(v) if _math.isfinite(float(v)) else None
     return None
@@ -52,7 +54,9 @@ print({MARK!r} + _json.dumps({{
     "final_test_accuracy": _plain(_np.asarray(result.final("test_accuracy")).tolist()),
     "final_train_loss": _plain(_np.asarray(result.final("train_loss")).tolist()),
     "diverged": _np.asarray(result.diverged).tolist(),
-    "analysis": {{k: _plain(v) for k, v in analysis.items() if isinstance(v, (dict, float, int))}},
+    "analysis": {{
+        k: _plain(v) for k, v in analysis.items() if isinstance(v, (dict, float, int, str))
+    }},
 }}))
 """
 
@@ -111,6 +115,9 @@ def check_numbers(name: str, got: dict) -> None:
     np.testing.assert_allclose(acc[diverged], 1 / got["classes"])
     assert np.isnan(loss[diverged]).all()
     analysis = got["analysis"]
+    if "diverged_as" in analysis:  # the studies' own analyses declare the same rule
+        assert analysis["diverged_as"] == "failure"
+        assert analysis["n_diverged"] == dict(zip(acts, diverged.sum(axis=1).tolist()))
     if name == "deep_xor":
         for a in acts:
             solved, nan = analysis["solved_rate"][a], analysis["nan_rate"][a]
@@ -122,6 +129,7 @@ def check_numbers(name: str, got: dict) -> None:
         for a in acts:
             assert 0 <= final[a] <= 1
         assert analysis["steps_per_epoch"] >= 1
+        assert analysis["lr_tuned_per_activation"] is False and analysis["epochs"] > 0
     elif name == "activation_catalogue":
         for a, dead in analysis["dead_at_end"].items():
             assert a in acts and 0 <= dead <= 1

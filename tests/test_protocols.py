@@ -263,8 +263,7 @@ ANALYSE = {
     "mlp_four_activations": {"acts": ("tanh", "relu"), "seeds": 2, "steps": 20},
     # relu nets with N(0, 1) layers overflow the unclipped BCE at step 0 or 1 in some seeds
     "deep_xor": {"acts": ("sigmoid", "relu"), "seeds": 4, "steps": 201},
-    "alexnet_relu_vs_tanh": {"acts": ("relu", "tanh"), "seeds": 2, "steps": 10},
-}
+}  # alexnet_relu_vs_tanh's analysis: its notebook test (a CNN pair costs minutes to compile)
 
 
 def _check_two_layer_mnist(a, result):
@@ -308,13 +307,6 @@ def _check_deep_xor(a, result):
     curve = common.itt_curve(result, "train_accuracy")[i]
     seed = int(np.flatnonzero(result.diverged[i])[0])
     assert (curve[seed, result.steps > result.diverged_at[i, seed]] == 0.5).all()
-
-
-def _check_alexnet_relu_vs_tanh(a, result):
-    assert a["wall_time"] is None and a["seconds_per_step"] is None  # quick: not timed
-    assert a["lr_tuned_per_activation"] is False and a["epochs"] > 0
-    assert {"relu_diverged", "tanh_diverged", "ratio_ci_low"} <= set(a["thresholds"])
-    assert set(a["final_train_error"]) == {"relu", "tanh"}
 
 
 @pytest.mark.parametrize(
