@@ -298,6 +298,11 @@ ACCEPTED = ", ".join(P.PROTOCOLS)
         (["run", "xor", "--resume", "--resume-or-start"], "not allowed with argument --resume"),
         (["run", "xor", "--epochs", "1e300"], "steps; accepted: at most 1073741824"),
         (["fly"], "invalid choice: 'fly'"),
+        (
+            ["run", "xor", "--diverged-as", "drop"],
+            "invalid choice: 'drop' (choose from 'failure', 'exclude', 'frozen')",
+        ),
+        (["report", "{tmp}", "--diverged-as", "ignore"], "invalid choice: 'ignore'"),
         (["report", "{tmp}"], "holds no results.json"),
         (["compare", "{tmp}", "{tmp}"], "holds no results.json"),
         (["compare", "{tmp}"], "the following arguments are required: DIR"),
