@@ -151,14 +151,11 @@ LEAN_EXAMPLES = 100  # examples per evaluation (and unit census) in a timed run
 
 @dataclasses.dataclass(frozen=True)
 class _Lean(actlab.Study):
-    """A study for timing training: its one evaluation (and unit census, where the trainer
-    takes a sample size) reads ``LEAN_EXAMPLES`` examples, so the timed call is training."""
+    """A study for timing training: its one evaluation and unit census read
+    ``LEAN_EXAMPLES`` examples, so the timed call is training."""
 
     def config(self):
-        cfg = super().config()
-        if "census_examples" in type(cfg)._fields:
-            cfg = cfg._replace(census_examples=LEAN_EXAMPLES)
-        return cfg
+        return super().config()._replace(census_examples=LEAN_EXAMPLES)
 
 
 def _lean(study: actlab.Study, steps: int | None, seeds: int) -> actlab.Study:
