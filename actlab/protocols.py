@@ -217,7 +217,8 @@ def activation_catalogue(o: Overrides) -> Study:
         seeds=o.seeds or _quick(o, 2, 10),
         batch_size=64,
         evals=_quick(o, 4, 30),
-        train_eval_examples=1000,  # train loss/accuracy; the unit census reads 10 000
+        train_eval_examples=1000,  # train loss/accuracy
+        census_examples=10_000,  # the study is about units: a larger, stated sample
         eval_examples=_quick(o, 1000, 2000),
         **_length(o, epochs=_quick(o, 0.05, 2)),
     )

@@ -79,6 +79,7 @@ class Study:
     seed_loop: str = "auto"
     eval_examples: int | None = None
     train_eval_examples: int = 10_000
+    census_examples: int | None = None  # the unit census's sample (None: the train-eval one)
     name: str = "study"
 
     def __post_init__(self):
@@ -114,6 +115,7 @@ class Study:
             eval_every=self.eval_every,
             eval_examples=self.eval_examples,
             train_eval_examples=self.train_eval_examples,
+            census_examples=self.census_examples,
         )
         if self.epochs is not None and not 0 < self.epochs < math.inf:
             raise ValueError(f"epochs must be a positive finite number, got {self.epochs!r}")
@@ -143,6 +145,7 @@ class Study:
             loss=self.loss,
             eval_examples=self.eval_examples,
             train_eval_examples=self.train_eval_examples,
+            census_examples=self.census_examples,
         )
 
     def replace(self, **changes) -> Study:

@@ -60,7 +60,8 @@ class Config(NamedTuple):
     train_eval_examples: int = 10_000  # first n training examples, for train loss/accuracy
     eval_chunk: int = 1_000  # examples per evaluation batch (bounds memory)
     # the unit census (Trace.inactive / dead / saturated; definitions in Trace's docstring):
-    census_examples: int | None = 10_000  # its sample: the first n training examples (None: all)
+    # its sample: the first n training examples (None: the train_eval_examples, one pass)
+    census_examples: int | None = None
     dead_tol: float = 1e-3  # dead: std f(z) <= dead_tol * max|f'| * std z over the sample
     saturation: float = 0.01  # saturated: |f'| < saturation * max|f'| (or 0) on every example
 
@@ -106,8 +107,10 @@ class Trace(NamedTuple):
 
     **The unit census** (``inactive``, ``dead``, ``saturated``): per hidden layer, the fraction
     of its units for which the statement holds over the *census sample*, the first
-    ``census_size(config, n_train)`` training examples (``Config.census_examples``, default
-    10 000, or every training example if fewer; whole ``eval_chunk`` chunks), read chunk by
+    ``census_size(config, n_train)`` training examples (``Config.census_examples``; by
+    default the train-eval sample, ``train_eval_examples``, 10 000 unless a study says
+    otherwise, read in the same pass; every training example if fewer; whole ``eval_chunk``
+    chunks), read chunk by
     chunk inside the compiled program. A unit of a convolution is a channel: its statistics
     run over examples and positions. With ``z`` the unit's pre-activation and ``h = f(z)``:
 
@@ -234,7 +237,11 @@ def _eval_slices(x: jax.Array, y: jax.Array, limit: int | None, chunk: int):
 
 def census_size(cfg: Config, n_train: int) -> int:
     """How many training examples the unit census reads (the first ones): the stated sample."""
-    return _sample(n_train, cfg.census_examples, cfg.eval_chunk)[0]
+    return _sample(n_train, _census_limit(cfg), cfg.eval_chunk)[0]
+
+
+def _census_limit(cfg: Config) -> int:
+    return cfg.train_eval_examples if cfg.census_examples is None else cfg.census_examples
 
 
 class _Tally(NamedTuple):
@@ -291,7 +298,7 @@ def make_train(cfg: Config, data: Dataset) -> Train:
         data.x_train, data.y_train, cfg.train_eval_examples, cfg.eval_chunk
     )
     census_x, census_y = _eval_slices(
-        data.x_train, data.y_train, cfg.census_examples, cfg.eval_chunk
+        data.x_train, data.y_train, _census_limit(cfg), cfg.eval_chunk
     )
     fused = census_x.shape == train_x.shape  # the same examples: one pass serves both
 

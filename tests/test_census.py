@@ -229,21 +229,24 @@ SPIKY = (
 
 
 def test_census_sample_is_the_first_census_examples_in_whole_chunks():
-    cfg = Config(model=MLP4, optimizer=optax.sgd(0.0))  # census_examples=10_000
+    cfg = Config(model=MLP4, optimizer=optax.sgd(0.0))  # the train-eval sample: 10 000
     assert census_size(cfg, 12_000) == 10_000
     assert census_size(cfg, 2_000) == 2_000  # every training example, if fewer
-    assert census_size(cfg._replace(census_examples=None), 12_000) == 12_000
+    assert census_size(cfg._replace(train_eval_examples=2_000), 12_000) == 2_000
+    assert census_size(cfg._replace(census_examples=12_000), 12_000) == 12_000
     assert census_size(cfg._replace(eval_chunk=3_000), 12_000) == 9_000  # whole chunks
 
 
 def test_census_reads_its_stated_sample_past_the_first_chunk_and_no_further():
     # train_eval_examples=1 000: the census (10 000) is not the train-eval pass here
-    inactive, dead, saturated = census(("relu",), SPIKY, data="spiky", train_eval_examples=1_000)
+    inactive, dead, saturated = census(
+        ("relu",), SPIKY, data="spiky", train_eval_examples=1_000, census_examples=10_000
+    )
     # units reading x_0 fire on example 5 000 (inside the sample): active, alive, with a
     # gradient; units reading x_1 fire on example 11 000 only, outside it: all three
     np.testing.assert_array_equal([inactive, dead, saturated], [[0.5], [0.5], [0.5]])
 
 
 def test_census_of_every_training_example():
-    inactive, dead, saturated = census(("relu",), SPIKY, data="spiky", census_examples=None)
+    inactive, dead, saturated = census(("relu",), SPIKY, data="spiky", census_examples=12_000)
     np.testing.assert_array_equal([inactive, dead, saturated], [[0.0], [0.0], [0.0]])
