@@ -131,6 +131,7 @@ CHANGES = {
     "seed_loop": {"seed_loop": "map"},
     "eval_examples": {"eval_examples": 2},
     "train_eval_examples": {"train_eval_examples": 3},
+    "census_examples": {"census_examples": 2},  # the census is traced: another sample, others
 }
 SAME = {"name": {"name": "another label"}}  # checkpoint.LABELS: a label trains nothing
 

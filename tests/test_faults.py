@@ -488,6 +488,7 @@ GAPS = [
     ("hold", ("bogus",)),  # refused only in start()
     ("eval_examples", 0),
     ("train_eval_examples", 0),
+    ("census_examples", 0),
     ("lrs", (math.inf,)),
 ]
 
