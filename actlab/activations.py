@@ -151,7 +151,15 @@ def maxout(x: Array, pieces: int = 2) -> Array:
         raise ValueError(
             f"maxout needs a last axis divisible by pieces={pieces}, got shape {x.shape}"
         )
-    return x.reshape(*x.shape[:-1], x.shape[-1] // pieces, pieces).max(axis=-1)
+    # A chain of selects, not jnp.max: max's gradient goes to the pieces *equal* to the max,
+    # and under jit XLA may recompute x inside the backward pass rounded differently (it does
+    # for models.unrolled_dot's multiply-adds), so that no piece equals it and the gradient is
+    # lost. A select sends it to exactly one piece (ties: the first), as the census counts.
+    z = x.reshape(*x.shape[:-1], x.shape[-1] // pieces, pieces)
+    best = z[..., 0]
+    for p in range(1, pieces):
+        best = jnp.where(z[..., p] > best, z[..., p], best)
+    return best
 
 
 class Activation(NamedTuple):

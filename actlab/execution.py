@@ -8,16 +8,20 @@ static choices, made here and nowhere else:
 * ``switch``: one group whose activation index is an axis (``vmap``), or one group per
   activation with the activation static inside (grouped mode; their results are stacked);
 * ``lr_axis``: a ``vmap`` over learning rates;
-* ``seed_map``: each device's seeds one after another (``lax.map``) or vectorised (``vmap``);
+* ``block``: each device's seeds vectorised (``vmap``, ``None``), or in blocks of ``block``
+  models run one block after another (``lax.map`` with a batch size; 1: one by one), so
+  that a block's working set stays in cache (``block_for``);
 * ``mesh``: seeds split over devices (``shard_map``), each device training its own with no
   communication, or None for one device.
 
-A new layout (a model axis held innermost for tiny models, models in chunks, a mesh over many
-processes) is a new choice here; ``Run`` only holds state and time.
+A new layout (a mesh over many processes, models in memory-bounded chunks) is a new choice
+here; ``Run`` only holds state and time.
 """
 
 from __future__ import annotations
 
+import collections
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -28,6 +32,30 @@ import numpy as np
 from actlab.train import Train
 
 P = jax.sharding.PartitionSpec
+
+
+_COMPILED: collections.OrderedDict = collections.OrderedDict()
+COMPILED_KEPT = 16  # programs kept in memory for reuse (the persistent cache keeps the rest)
+
+
+def compile_once(fn, *args):
+    """``fn.lower(*args).compile()``, reused while this process holds the same program.
+
+    A re-run of a study in the same process (a notebook cell run again, a sweep over studies
+    that share a shape) builds new ``jit`` objects, which JAX's own cache does not recognise;
+    the lowered program's text does. Lowering is cheap next to XLA's compile (seconds to
+    minutes for a study on a CPU). The persistent cache (``runtime.use_compilation_cache``)
+    serves new processes.
+    """
+    lowered = fn.lower(*args)
+    key = hashlib.sha256(lowered.as_text().encode()).hexdigest()
+    if key in _COMPILED:
+        _COMPILED.move_to_end(key)
+        return _COMPILED[key]
+    compiled = _COMPILED[key] = lowered.compile()
+    while len(_COMPILED) > COMPILED_KEPT:
+        _COMPILED.popitem(last=False)
+    return compiled
 
 
 class Program(NamedTuple):
@@ -58,17 +86,34 @@ def mesh_for(seeds: int, devices: Sequence | None = None) -> jax.sharding.Mesh |
     return jax.sharding.Mesh(np.array(devices), ("seeds",))
 
 
-def over_models(fn, n_rest: int, *, lr_axis: bool, act_axis: bool, state_in: bool, seed_map: bool):
-    """Map ``fn(x, act, lr, *rest)`` over seeds (``vmap``, or ``lax.map`` when ``seed_map``),
-    then vmap over lrs, then (switch mode) over activations.
+CACHE_BYTES = 1 << 20  # a block's working set: ~ a core's L2 (deep XOR: best at 100-250 models)
+
+
+def block_for(seeds: int, bytes_per_model: int, budget: int = CACHE_BYTES) -> int | None:
+    """Models per block for ``seeds`` models on a device, each touching ``bytes_per_model``
+    per step: about ``budget // bytes_per_model``, a divisor of ``seeds`` where one lies
+    within a factor 2 (a remainder block is a second traced copy of the program). ``None``
+    when every model fits at once (plain ``vmap``)."""
+    target = max(1, budget // max(1, bytes_per_model))
+    if target >= seeds:
+        return None
+    divisors = [b for b in range(target, max(1, target // 2) - 1, -1) if seeds % b == 0]
+    return divisors[0] if divisors else target
+
+
+def over_models(fn, n_rest: int, *, lr_axis: bool, act_axis: bool, state_in: bool, block):
+    """Map ``fn(x, act, lr, *rest)`` over seeds (``vmap`` when ``block`` is None, else
+    ``lax.map`` in blocks of ``block`` models), then vmap over lrs, then (switch mode) over
+    activations.
 
     ``x`` is a model's ``Keys`` (mapped over seeds only) or its ``TrainState`` (mapped over
     every axis); ``rest`` is shared by all models.
     """
     rest = (None,) * n_rest
     outer = 0 if state_in else None
-    if seed_map:
-        f = lambda x, *args: jax.lax.map(lambda xi: fn(xi, *args), x)
+    if block is not None:
+        size = None if block == 1 else block  # lax.map's plain loop needs no inner vmap
+        f = lambda x, *args: jax.lax.map(lambda xi: fn(xi, *args), x, batch_size=size)
     else:
         f = jax.vmap(fn, in_axes=(0, None, None, *rest))
     if lr_axis:
@@ -84,13 +129,14 @@ def build(
     acts: int,
     switch: bool,
     lr_axis: bool,
-    seed_map: bool,
+    block: int | None,
     mesh: jax.sharding.Mesh | None,
 ) -> Program:
     """The ``Program`` of a study with ``acts`` activations; ``trains(arrays)`` gives one
-    ``Train`` per group (one group in switch mode, one per activation otherwise)."""
+    ``Train`` per group (one group in switch mode, one per activation otherwise); ``block``
+    models per block on each device (``over_models``)."""
     act = jnp.arange(acts) if switch else 0
-    layout = dict(lr_axis=lr_axis, act_axis=switch, seed_map=seed_map)
+    layout = dict(lr_axis=lr_axis, act_axis=switch, block=block)
 
     def stack(traces):
         return traces[0] if switch else jax.tree.map(lambda *a: jnp.stack(a), *traces)

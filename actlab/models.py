@@ -25,6 +25,8 @@ import jax.numpy as jnp
 from actlab import activations
 
 CONV_IMPLS = ("xla", "shifts")
+CONTRACTIONS = ("auto", "dot", "unrolled")
+UNROLL_MAX_FAN_IN = 16  # "auto": dense layers with at most this many inputs are unrolled
 WEIGHT_SCHEMES = ("pytorch", "glorot", "he", "lecun", "normal")
 BIAS_SCHEMES = ("pytorch", "zeros", "normal")
 
@@ -167,9 +169,47 @@ class ShiftConv(nn.Module):
         return z + b.reshape(1, 1, 1, -1)
 
 
-def _layer(init: Init, features: int, fan_in: int, name: str) -> nn.Dense:
+def unrolled_dot(x, w, dimension_numbers=None, precision=None, preferred_element_type=None):
+    """``x @ w`` for ``x: [..., i]``, ``w: [i, o]`` as ``i`` elementwise multiply-adds.
+
+    Why: under ``vmap`` over thousands of tiny models, XLA:CPU runs a batched ``[4, 5] @
+    [5, 5]`` as thousands of tiny GEMM calls (deep XOR ran at ~1 GFLOP/s of a 150 GFLOP/s
+    machine). Multiply-adds are elementwise: XLA fuses them, with the activation and the
+    backward pass, into loops over every model at once. Sums run in the order ``0 .. i-1``,
+    so results differ from ``dot`` by float rounding only.
+    """
+    if dimension_numbers not in (None, (((x.ndim - 1,), (0,)), ((), ()))):
+        raise ValueError(
+            f"unrolled_dot contracts x's last axis with w's first: {dimension_numbers}"
+        )
+    row = lambda i: w[i].reshape((1,) * (x.ndim - 1) + w.shape[1:])  # explicit ranks
+    out = x[..., 0:1] * row(0)
+    for i in range(1, w.shape[0]):
+        out = out + x[..., i : i + 1] * row(i)
+    return out
+
+
+def check_contraction(contraction: str) -> str:
+    if contraction not in CONTRACTIONS:
+        raise ValueError(
+            f"unknown contraction {contraction!r}; accepted: {', '.join(CONTRACTIONS)}"
+        )
+    return contraction
+
+
+def unrolls(contraction: str, fan_in: int) -> bool:
+    """Whether a dense layer with ``fan_in`` inputs is unrolled (``unrolled_dot``)."""
+    check_contraction(contraction)
+    return contraction == "unrolled" or (contraction == "auto" and fan_in <= UNROLL_MAX_FAN_IN)
+
+
+def _layer(init: Init, features: int, fan_in: int, name: str, contraction: str) -> nn.Dense:
     return nn.Dense(
-        features, kernel_init=_kernel_init(init), bias_init=_bias_init(init, fan_in), name=name
+        features,
+        kernel_init=_kernel_init(init),
+        bias_init=_bias_init(init, fan_in),
+        name=name,
+        dot_general=unrolled_dot if unrolls(contraction, fan_in) else None,
     )
 
 
@@ -177,22 +217,27 @@ class MLP(nn.Module):
     """x: [batch, ...] (flattened) -> logits: [batch, classes].
 
     ``hidden`` widths, each followed by the chosen activation; ``classes`` outputs (1 for a
-    binary sigmoid output).
+    binary sigmoid output). ``contraction``: how a dense layer multiplies, ``"dot"`` (one
+    matmul), ``"unrolled"`` (``unrolled_dot``: elementwise multiply-adds, fast for many tiny
+    models) or ``"auto"``: unrolled where the layer has at most ``UNROLL_MAX_FAN_IN`` inputs.
+    Same parameters either way; results agree to float rounding.
     """
 
     hidden: Sequence[int] = (256, 128)
     classes: int = 10
     init_scheme: Init = Init()
     acts: tuple[str, ...] = ("relu",)
+    contraction: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, act=0, capture: bool = False) -> jax.Array:
         x = x.reshape(x.shape[0], -1)
         k = activations.pieces(self.acts)
+        dense = lambda f, name: _layer(self.init_scheme, f, x.shape[-1], name, self.contraction)
         for i, width in enumerate(self.hidden):
-            z = _layer(self.init_scheme, width * k, x.shape[-1], f"layer_{i}")(x)
+            z = dense(width * k, f"layer_{i}")(x)
             x = Hidden(self.acts, width, name=f"slope_{i}")(z, act, capture)
-        return _layer(self.init_scheme, self.classes, x.shape[-1], f"layer_{len(self.hidden)}")(x)
+        return dense(self.classes, f"layer_{len(self.hidden)}")(x)
 
     @property
     def num_layers(self) -> int:
@@ -218,6 +263,7 @@ class CNN(nn.Module):
     init_scheme: Init = Init()
     acts: tuple[str, ...] = ("relu",)
     conv_impl: str = "xla"  # "xla": lax.conv; "shifts": ShiftConv (faster on CPU, same params)
+    contraction: str = "auto"  # of the dense layers, as MLP's
 
     @nn.compact
     def __call__(self, x: jax.Array, act=0, capture: bool = False) -> jax.Array:
@@ -245,11 +291,12 @@ class CNN(nn.Module):
             x = nn.max_pool(x, window, stride, padding="SAME")
             i += 1
         x = x.reshape(x.shape[0], -1)
+        dense = lambda f, name: _layer(self.init_scheme, f, x.shape[-1], name, self.contraction)
         for width in self.dense:
-            z = _layer(self.init_scheme, width * k, x.shape[-1], f"layer_{i}")(x)
+            z = dense(width * k, f"layer_{i}")(x)
             x = Hidden(self.acts, width, name=f"slope_{i}")(z, act, capture)
             i += 1
-        return _layer(self.init_scheme, self.classes, x.shape[-1], f"layer_{i}")(x)
+        return dense(self.classes, f"layer_{i}")(x)
 
     @property
     def num_layers(self) -> int:

@@ -41,8 +41,10 @@ from actlab.train import (
 )
 
 MODES = ("grouped", "switch")
-SEED_LOOPS = ("auto", "vmap", "map")
+SEED_LOOPS = ("auto", "vmap", "map", "blocks")
 MAP_ABOVE_PARAMS = 20_000  # "auto": per-model parameter count from which seeds run in a loop
+UNROLL_MIN_MODELS = 64  # contraction "auto": fewer models per device keep one matmul a layer
+LIVE_PER_UNIT = 8  # floats a step keeps per example and hidden unit (z, h, f', their grads, ...)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,11 +56,15 @@ class Study:
     shared by all seeds. ``lrs`` sweeps the learning rate when ``optimizer`` is a
     function of it (e.g. ``optax.adam``).
 
-    ``seed_loop="map"`` runs a device's seeds one after another (``lax.map``) instead of
-    vectorised (``vmap``): faster for models whose state is large next to the CPU cache
-    (the 784-256-128-10 MLP: ~3 MB each), far slower for tiny ones (deep XOR). ``"auto"``
-    maps from ``MAP_ABOVE_PARAMS`` parameters per model. Seeds are sharded over the local
-    devices when their number divides evenly (``execution.mesh_for``).
+    ``seed_loop`` is how a device runs its seeds: ``"vmap"`` all at once; ``"map"`` one
+    after another (``lax.map``): faster for models whose state is large next to the CPU
+    cache (the 784-256-128-10 MLP: ~3 MB each), far slower for tiny ones (deep XOR);
+    ``"blocks"``: vectorised in blocks of ``block`` models (default: as many as fit a
+    working set of ``execution.CACHE_BYTES``), one block after another, so that the cost
+    stays linear in the number of models. ``"auto"`` maps from ``MAP_ABOVE_PARAMS``
+    parameters per model and runs blocks below. Seeds are sharded over the local devices
+    when their number divides evenly (``execution.mesh_for``). ``Run.layout`` says what was
+    chosen. The layouts train the same models, to float rounding (``tests/test_study.py``).
     """
 
     model: nn.Module
@@ -77,6 +83,7 @@ class Study:
     hold: tuple[str, ...] = ()
     mode: str = "grouped"
     seed_loop: str = "auto"
+    block: int | None = None  # models per block ("blocks", "auto"); None: from the working set
     eval_examples: int | None = None
     train_eval_examples: int = 10_000
     census_examples: int | None = None  # the unit census's sample (None: the train-eval one)
@@ -91,6 +98,10 @@ class Study:
         if self.seed_loop not in SEED_LOOPS:
             raise ValueError(
                 f"unknown seed_loop {self.seed_loop!r}; accepted: {', '.join(SEED_LOOPS)}"
+            )
+        if self.block is not None and self.seed_loop in ("vmap", "map"):
+            raise ValueError(
+                f"block={self.block} is for seed_loop 'blocks' or 'auto', not {self.seed_loop!r}"
             )
         if (self.steps is None) == (self.epochs is None):
             raise ValueError("give exactly one of steps= or epochs=")
@@ -116,6 +127,7 @@ class Study:
             eval_examples=self.eval_examples,
             train_eval_examples=self.train_eval_examples,
             census_examples=self.census_examples,
+            block=self.block,
         )
         if self.epochs is not None and not 0 < self.epochs < math.inf:
             raise ValueError(f"epochs must be a positive finite number, got {self.epochs!r}")
@@ -136,7 +148,7 @@ class Study:
         steps = self.num_steps
         every = self.eval_every or max(1, math.ceil(steps / self.evals))
         return Config(
-            model=self.model,
+            model=self._model(),
             optimizer=self.optimizer,
             acts=self.activations,
             steps=steps,
@@ -147,6 +159,30 @@ class Study:
             train_eval_examples=self.train_eval_examples,
             census_examples=self.census_examples,
         )
+
+    def _model(self) -> nn.Module:
+        """The model as trained: a contraction left to ``"auto"`` unrolls narrow layers only
+        when a device holds ``UNROLL_MIN_MODELS`` models or more (an unrolled program takes
+        ~2x as long to compile and only pays back over many models)."""
+        if getattr(self.model, "contraction", None) != "auto":
+            return self.model
+        mesh = execution.mesh_for(self.seeds)
+        models = self.seeds * len(self.lrs or (0,)) // (1 if mesh is None else mesh.size)
+        return self.model if models >= UNROLL_MIN_MODELS else self.model.clone(contraction="dot")
+
+    def layout(self) -> dict:
+        """How the models will be laid out (nothing is compiled): ``seed_loop`` as resolved
+        ("vmap", "map" or "blocks"), ``block`` (models per block; None: all at once),
+        ``devices`` the seeds are sharded over, and the model's ``contraction``."""
+        mesh = execution.mesh_for(self.seeds)
+        devices = 1 if mesh is None else mesh.size
+        block = _block(self, self.seeds // devices)
+        return {
+            "seed_loop": {None: "vmap", 1: "map"}.get(block, "blocks"),
+            "block": block,
+            "devices": devices,
+            "contraction": getattr(self._model(), "contraction", None),
+        }
 
     def replace(self, **changes) -> Study:
         return dataclasses.replace(self, **changes)
@@ -177,6 +213,36 @@ def _at_least_one(**fields) -> None:
             raise ValueError(f"{name} must be a positive integer or None, got {v!r}")
 
 
+def _block(study: Study, seeds: int) -> int | None:
+    """Models per block on a device holding ``seeds`` (None: all at once, 1: a loop)."""
+    loop = study.seed_loop
+    if loop == "vmap" or (loop == "auto" and _sizes(study)[0] >= MAP_ABOVE_PARAMS):
+        return None if loop == "vmap" else 1
+    if loop == "map":
+        return 1
+    if study.block is not None:
+        return None if study.block >= seeds else study.block
+    params, units = _sizes(study)
+    batch = study.batch_size or study.data.x_train.shape[0]
+    # parameters, gradients and optimizer state; every hidden unit's values per example
+    per_model = 4 * (3 * params + LIVE_PER_UNIT * batch * units)
+    return execution.block_for(seeds, per_model)
+
+
+def _sizes(study: Study) -> tuple[int, int]:
+    """(parameters, hidden values captured per example) of one model of the first
+    activation; shapes only, nothing computed."""
+    d = study.data
+    acts = study.activations if study.mode == "switch" else study.activations[:1]
+    model = model_for(study.config()._replace(acts=acts), d)
+    x = d.normalise(d.x_train[:1])
+    shapes = jax.eval_shape(model.init, jax.random.key(0), x, 0)
+    params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(shapes))
+    capture = lambda p: model.apply(p, x, 0, capture=True, mutable=["census"])[1]
+    units = sum(int(np.prod(z.shape)) for z in jax.tree.leaves(jax.eval_shape(capture, shapes)))
+    return params, units
+
+
 class Run:
     """A study in progress: device states, the traces so far, timings; advance in chunks.
 
@@ -193,10 +259,9 @@ class Run:
         self.num_intervals = -(-self.cfg.steps // self.cfg.eval_every)
         self.axis = 2 + (study.lrs is not None)  # where the evals axis goes in a trace
         self._lrs = jnp.asarray(study.lrs if study.lrs is not None else 0.0, jnp.float32)
-        seed_map = study.seed_loop == "map" or (
-            study.seed_loop == "auto" and self._params_per_model() >= MAP_ABOVE_PARAMS
-        )
-        self.seed_loop = "map" if seed_map else "vmap"
+        self.layout = study.layout()
+        self.block, self.seed_loop = self.layout["block"], self.layout["seed_loop"]
+        mesh = execution.mesh_for(study.seeds)
 
         def trains(arrays):
             d = data._replace(
@@ -209,8 +274,8 @@ class Run:
             acts=len(study.activations),
             switch=switch,
             lr_axis=study.lrs is not None,
-            seed_map=seed_map,
-            mesh=execution.mesh_for(study.seeds),
+            block=self.block,
+            mesh=mesh,
         )
         self._compiled: dict[int, Any] = {}
         self.timing = {"compile_s": 0.0, "train_s": 0.0}
@@ -223,17 +288,9 @@ class Run:
         self.traces = [jax.tree.map(lambda a: np.expand_dims(np.asarray(a), self.axis), first)]
         self.intervals_done = 0
 
-    def _params_per_model(self) -> int:
-        """Parameter count of one model of the first group (shapes only, nothing computed)."""
-        d = self.study.data
-        model = model_for(self.cfg._replace(acts=self.groups[0]), d)
-        x = d.normalise(d.x_train[:1])
-        shapes = jax.eval_shape(model.init, jax.random.key(0), x, 0)
-        return sum(int(np.prod(p.shape)) for p in jax.tree.leaves(shapes))
-
     def _timed_compile(self, fn, *args):
         t = time.perf_counter()
-        compiled = fn.lower(*args).compile()
+        compiled = execution.compile_once(fn, *args)
         self.timing["compile_s"] += time.perf_counter() - t
         return compiled
 

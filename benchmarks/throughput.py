@@ -28,14 +28,11 @@ JSON object ``{"benchmark": "throughput", ...}``. See ``benchmarks/README.md``.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
-import platform
-import resource
-import subprocess
-import sys
 import time
+
+from _shared import fmt, machine_info, max_rss_mb, run_child  # noqa: E402
 
 EPOCH_EXAMPLES = 60_000
 BATCH = 16
@@ -80,10 +77,6 @@ def flop_per_model_epoch() -> float:
     ~1/10 of the matmuls at batch 16) are not counted, as usual for achieved-FLOP figures.
     """
     return 6.0 * param_count() * EPOCH_EXAMPLES
-
-
-def max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
 def per_model_epoch(seconds: float, models: int, steps: int) -> float:
@@ -387,51 +380,12 @@ CHILDREN = {"peak": child_peak, "actlab": child_actlab, "naive": child_naive, "t
 # ------------------------------------------------------------------------------ parent
 
 
-def version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def torch_importable() -> tuple[bool, str]:
-    r = subprocess.run(
-        [sys.executable, "-c", "import torch; print(torch.__version__)"],
-        capture_output=True,
-        text=True,
-    )
-    if r.returncode == 0:
-        return True, r.stdout.strip()
-    return False, (r.stderr.strip().splitlines() or ["import failed"])[-1]
-
-
-def run_child(name: str, argv: list[str], log, host_devices: int = 0) -> dict:
-    log(f"... running {name}")
-    env = dict(os.environ)
-    if host_devices:  # must be set before jax starts: hence a flag of the subprocess
-        flag = f"--xla_force_host_platform_device_count={host_devices}"
-        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {flag}".strip()
-    r = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--child", name, *argv],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    if r.returncode != 0:
-        return {"error": f"{name} exited with {r.returncode} (see stderr)"}
-    return json.loads(r.stdout.strip().splitlines()[-1])
-
-
 def figures(d: dict, peak: float | None) -> dict:
     """Adds GFLOP/s and % of peak to a design's measurement."""
     if "s_per_model_epoch" in d:
         d["gflops"] = flop_per_model_epoch() / d["s_per_model_epoch"] / 1e9
         d["pct_of_peak"] = 100 * d["gflops"] / peak if peak else None
     return d
-
-
-def fmt(v, spec: str) -> str:
-    return "-" if v is None else format(v, spec)
 
 
 def table(res: dict) -> str:
@@ -521,21 +475,7 @@ def main(argv: list[str] | None = None) -> None:
         "--torch-threads", ",".join(map(str, args.torch_threads)),
         "--torch-budget", str(args.torch_budget),
     ]  # fmt: skip
-    has_torch, torch_info = (False, "skipped (--skip-torch)")
-    if not args.skip_torch:
-        has_torch, torch_info = torch_importable()
-    machine = {
-        "python": platform.python_version(),
-        "jax": version("jax"),
-        "jaxlib": version("jaxlib"),
-        "flax": version("flax"),
-        "optax": version("optax"),
-        "torch": torch_info if has_torch else None,
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)),
-        "cpu": platform.processor() or platform.machine(),
-        "load_avg_start": os.getloadavg(),
-    }
+    has_torch, torch_info, machine = machine_info(args.skip_torch)
     log(
         f"python {machine['python']}  jax {machine['jax']}  flax {machine['flax']}  optax "
         f"{machine['optax']}  torch {torch_info}\ncpus {machine['cpu_count']} (usable "
@@ -548,19 +488,21 @@ def main(argv: list[str] | None = None) -> None:
         f"{flop_per_model_epoch() / 1e9:.2f} GFLOP per model-epoch"
     )
     res: dict = {"benchmark": "throughput"}
-    peak_start = run_child("peak", forward, log)
-    res["actlab"] = run_child("actlab", forward, log, args.host_devices)
+    peak_start = run_child(__file__, "peak", forward, log)
+    res["actlab"] = run_child(__file__, "actlab", forward, log, args.host_devices)
     res["naive_jax"] = (
-        {"skipped": "--skip-naive"} if args.skip_naive else run_child("naive", forward, log)
+        {"skipped": "--skip-naive"}
+        if args.skip_naive
+        else run_child(__file__, "naive", forward, log)
     )
     if has_torch:
-        res["torch"] = run_child("torch", forward, log)
+        res["torch"] = run_child(__file__, "torch", forward, log)
     else:
         why = "--skip-torch" if args.skip_torch else f"torch not importable: {torch_info}"
         res["torch"] = {"skipped": why}
         if not args.skip_torch:
             log(f"(c) PyTorch skipped: torch is not importable ({torch_info})")
-    peak_end = run_child("peak", forward, log)
+    peak_end = run_child(__file__, "peak", forward, log)
     peaks = [p["gflops"] for p in (peak_start, peak_end) if "gflops" in p]
     peak = max(peaks) if peaks else None
     machine["device"] = peak_start.get("device")

@@ -129,6 +129,7 @@ CHANGES = {
     # map and vmap compile different programs, whose results may differ in the last bits;
     # a resumed run promises the bits of an uninterrupted one, so the loop is in the print
     "seed_loop": {"seed_loop": "map"},
+    "block": {"seed_loop": "blocks", "block": 1},
     "eval_examples": {"eval_examples": 2},
     "train_eval_examples": {"train_eval_examples": 3},
     "census_examples": {"census_examples": 2},  # the census is traced: another sample, others

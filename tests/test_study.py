@@ -19,7 +19,7 @@ import pytest
 from helpers import DATA, small
 
 import actlab
-from actlab import activations
+from actlab import activations, execution, models, protocols
 from actlab.train import Trace, make_train, seed_keys
 
 ALL = tuple(activations.REGISTRY)
@@ -213,6 +213,116 @@ def test_step_network_cannot_learn_and_shows_it(grouped_all):
     assert (grouped_all.trace.saturated[i] == 1).all()  # f' = 0 on every example
 
 
+# -- the small-model layout: unrolled contractions, models in blocks --------------------------
+# The old layout (one matmul per layer, every model at once) against the new one (elementwise
+# multiply-adds, 2 models per block and a remainder block of 1): the same models, to float
+# rounding (sums in another order), for every activation, grouped and switched.
+
+NEW_LAYOUT = dict(
+    seeds=3, seed_loop="blocks", block=2, model=actlab.MLP((8, 6), contraction="unrolled")
+)
+OLD_LAYOUT = dict(seeds=3, seed_loop="vmap", model=actlab.MLP((8, 6), contraction="dot"))
+# grouped: one activation per code path (compiling all 23 twice in both layouts costs ~5 min)
+GROUPED_PATHS = ("tanh", "relu", "prelu", "maxout", "step", "softmax", "gelu")
+
+
+@pytest.fixture(scope="module")
+def layouts():
+    runs = {}
+    for mode, acts in (("grouped", GROUPED_PATHS), ("switch", ALL)):
+        new, old = (small(acts, mode=mode, **kw).start() for kw in (NEW_LAYOUT, OLD_LAYOUT))
+        for r in (new, old):
+            r.advance()
+        runs[mode] = (new, old)
+    return runs
+
+
+LAYOUTS = pytest.mark.xdist_group("layouts")
+
+
+@LAYOUTS
+@pytest.mark.parametrize("mode", ["grouped", "switch"])
+def test_small_model_layout_trains_the_same_models_as_the_vmap_path(layouts, mode):
+    new, old = layouts[mode]
+    want = {"seed_loop": "blocks", "block": 2, "devices": 1, "contraction": "unrolled"}
+    assert new.layout == want
+    assert old.layout["seed_loop"] == "vmap" and old.layout["contraction"] == "dot"
+    n, o = new.result(), old.result()
+    for a, act in enumerate(n.activations):
+        got, want = (jax.tree.map(lambda x, a=a: x[a], r.trace) for r in (n, o))
+        assert_trace_matches(got, want, act)
+    assert_trees_close([s.params for s in n.states], [s.params for s in o.states])
+
+
+@LAYOUTS
+def test_the_layouts_compare_at_a_tolerance_that_can_fail(layouts):
+    new, old = layouts["grouped"]
+    other = small(GROUPED_PATHS[:1], seed=1, **OLD_LAYOUT).run()  # another seed: must differ
+    with pytest.raises(AssertionError):
+        assert_trees_close(new.result().states[0].params, other.states[0].params)
+
+
+@pytest.mark.parametrize(
+    "shape", [(4, 2, 5), (3, 1, 1), (2, 7, 16)], ids=lambda s: "x".join(map(str, s))
+)
+def test_unrolled_dot_equals_a_matmul_to_rounding(shape):
+    batch, fan_in, out = shape
+    kx, kw = jax.random.split(jax.random.key(0))
+    x = jax.random.normal(kx, (batch, fan_in))
+    w = jax.random.normal(kw, (fan_in, out))
+    got = models.unrolled_dot(x, w)
+    np.testing.assert_allclose(got, x @ w, rtol=1e-6, atol=1e-6 * fan_in)
+    assert not np.allclose(got, x @ (w + 1e-3), rtol=1e-6, atol=1e-6 * fan_in)
+
+
+@pytest.mark.parametrize(
+    "contraction, fan_in, unrolled",
+    [("auto", 5, True), ("auto", 16, True), ("auto", 17, False), ("auto", 784, False),
+     ("dot", 5, False), ("unrolled", 784, True)],
+)  # fmt: skip
+def test_auto_contraction_unrolls_narrow_layers_only(contraction, fan_in, unrolled):
+    assert models.unrolls(contraction, fan_in) is unrolled
+
+
+def test_an_unknown_contraction_is_refused():
+    with pytest.raises(ValueError, match="unknown contraction 'fast'; accepted: auto, dot"):
+        small(("relu",), model=actlab.MLP(hidden=(8,), contraction="fast")).run()
+
+
+@pytest.mark.parametrize(
+    "seeds, per_model, want",
+    [(1000, 5_000, 200), (1000, 4_000, 250), (997, 4_000, 262), (100, 5_000, None),
+     (1000, 1 << 21, 1)],
+)  # fmt: skip
+def test_block_size_fits_the_cache_and_divides_the_seeds_when_it_can(seeds, per_model, want):
+    assert execution.block_for(seeds, per_model, budget=1 << 20) == want
+
+
+def test_auto_layout_blocks_tiny_models_and_maps_large_ones():
+    few, many = (protocols.get("xor").build(protocols.Overrides(seeds=n)) for n in (2, 64))
+    assert few.layout()["contraction"] == "dot" and many.layout()["contraction"] == "auto"
+    xor = protocols.get("xor").build(protocols.Overrides(seeds=2000, steps=1))
+    assert xor.layout()["seed_loop"] == "blocks" and 20 < xor.layout()["block"] < 2000
+    wide = small(("relu",), model=actlab.MLP(hidden=(4096, 8)), seeds=2, steps=1)
+    assert wide.layout()["seed_loop"] == "map"
+    assert small(("relu",), seeds=2, steps=1).layout()["seed_loop"] == "vmap"
+
+
+def test_block_is_refused_with_a_loop_that_does_not_block():
+    with pytest.raises(ValueError, match="block=2 is for seed_loop 'blocks' or 'auto', not 'map'"):
+        small(("relu",), seed_loop="map", block=2)
+
+
+@pytest.fixture(scope="module")
+def block_twins():
+    return poisoned_twins(small(FAMILY, **NEW_LAYOUT), "prelu", seed=1)
+
+
+@pytest.mark.xdist_group("block_twins")
+def test_nan_in_one_model_of_a_block_leaves_the_others_bit_identical(block_twins):
+    assert_poison_stays_local(block_twins)
+
+
 # -- every activation, switch: one vmap over a traced activation index ------------------------
 
 
@@ -299,6 +409,22 @@ def test_a_second_chunk_of_the_same_size_does_not_compile_again(chunked):
     assert len(after_chunk) == 2
     assert after_chunk[0] > 0  # the listener hears compilations: init and the first chunk
     assert after_chunk[1] == after_chunk[0]
+
+
+@FAMILY_GROUP
+def test_a_rerun_in_the_same_process_does_not_compile_again(family):
+    compiles = []
+    listen = lambda event, duration, **kw: compiles.append(event == BACKEND_COMPILE)
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        again = small(FAMILY, seeds=4).run()  # new Study, new Run, new jit objects
+        rerun = sum(compiles)
+        other = small(FAMILY, seeds=4, steps=21).run()  # another program: the control
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert rerun == 0
+    assert sum(compiles) > 0 and other.steps[-1] == 21
+    jax.tree.map(np.testing.assert_array_equal, family.trace, again.trace)
 
 
 @FAMILY_GROUP
