@@ -192,6 +192,7 @@ def mlp_four_activations(o: Overrides) -> Study:
         evals=_quick(o, 2, 6),  # every half epoch in the full run
         train_eval_examples=2000,
         eval_examples=_quick(o, 2000, None),
+        curve_examples=2000,  # the whole test split (10 000) at the last point only
         **_length(o, epochs=_quick(o, 0.05, 3)),
     )
 

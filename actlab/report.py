@@ -71,19 +71,32 @@ def _time_to_threshold(rec: Record, th: Threshold):
     return fig
 
 
+def sample_caption(rec: Record, split: str) -> str:
+    """How many examples of ``split`` ("test", "train", "census") each point of a curve read:
+    " (1000 test examples per point, 10000 at the last)"; "" for a run that did not say."""
+    sizes = rec.doc["config"].get("eval_examples", {}).get(split)
+    if not sizes:
+        return ""
+    curve, final = sizes
+    what = "training examples" if split == "train" else f"{split} examples"
+    if curve == final:
+        return f" ({final} {what} per point)"
+    return f" ({curve} {what} per point, {final} at the last)"
+
+
 def write_plots(rec: Record, out: Path, th: Threshold | None, tabs) -> list[tuple[str, str]]:
     """The report's PNGs in ``out``; returns (description, file name) of each."""
     steps, labels = rec.steps, rec.labels
     figures = [
         (
-            "test accuracy over training",
+            "test accuracy over training" + sample_caption(rec, "test"),
             "test_accuracy.png",
             lambda: plots.learning_curves(
                 steps, rec.curve("test_accuracy"), labels, ylabel="test accuracy", bounds=(0, 1)
             ),
         ),
         (
-            "train loss over training",
+            "train loss over training" + sample_caption(rec, "train"),
             "train_loss.png",
             lambda: plots.learning_curves(
                 steps, rec.curve("train_loss"), labels, ylabel="train loss", logy=True
@@ -98,7 +111,7 @@ def write_plots(rec: Record, out: Path, th: Threshold | None, tabs) -> list[tupl
     if rec.trace.dead.shape[-1] > 0:
         figures.append(
             (
-                "inactive, dead and saturated units",
+                "inactive, dead and saturated units" + sample_caption(rec, "census"),
                 "unit_fractions.png",
                 lambda: plots.unit_fractions(
                     steps,

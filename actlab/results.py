@@ -27,7 +27,7 @@ import pandas as pd
 
 from actlab import outcome
 from actlab.study import Result
-from actlab.train import Trace
+from actlab.train import Trace, eval_sizes
 
 SCHEMA = 1
 SUMMARISED = ("test_accuracy", "test_loss", "train_loss", "train_accuracy")
@@ -147,6 +147,8 @@ def describe(result: Result) -> dict[str, Any]:
         "seed": s.seed,
         "hold": list(s.hold),
         "mode": s.mode,
+        # examples read at the evaluation points before the last, and at the last
+        "eval_examples": eval_sizes(c, int(s.data.x_train.shape[0]), int(s.data.x_test.shape[0])),
     }
 
 

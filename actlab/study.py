@@ -51,7 +51,11 @@ LIVE_PER_UNIT = 8  # floats a step keeps per example and hidden unit (z, h, f', 
 class Study:
     """What to train. Length is ``steps`` or ``epochs`` (of ``n_train // batch_size`` steps).
 
-    ``evals`` evaluation points are spread evenly (``eval_every`` overrides). ``seed`` is the
+    ``evals`` evaluation points are spread evenly (``eval_every`` overrides). Each reads
+    ``eval_examples`` test examples (None: all), ``train_eval_examples`` training examples
+    and the census sample; with ``curve_examples``, the points before the last read at most
+    that many of each (the curves' cost), the last one the stated samples in full
+    (``train.eval_sizes`` says how many; the report's captions too). ``seed`` is the
     base of every model's random streams; ``hold`` names streams ("init", "data")
     shared by all seeds. ``lrs`` sweeps the learning rate when ``optimizer`` is a
     function of it (e.g. ``optax.adam``).
@@ -87,6 +91,7 @@ class Study:
     eval_examples: int | None = None
     train_eval_examples: int = 10_000
     census_examples: int | None = None  # the unit census's sample (None: the train-eval one)
+    curve_examples: int | None = None  # examples per split before the last point (None: all)
     name: str = "study"
 
     def __post_init__(self):
@@ -127,6 +132,7 @@ class Study:
             eval_examples=self.eval_examples,
             train_eval_examples=self.train_eval_examples,
             census_examples=self.census_examples,
+            curve_examples=self.curve_examples,
             block=self.block,
         )
         if self.epochs is not None and not 0 < self.epochs < math.inf:
@@ -158,6 +164,7 @@ class Study:
             eval_examples=self.eval_examples,
             train_eval_examples=self.train_eval_examples,
             census_examples=self.census_examples,
+            curve_examples=self.curve_examples,
         )
 
     def _model(self) -> nn.Module:

@@ -59,6 +59,10 @@ class Config(NamedTuple):
     eval_examples: int | None = None  # test examples evaluated (None: the whole test split)
     train_eval_examples: int = 10_000  # first n training examples, for train loss/accuracy
     eval_chunk: int = 1_000  # examples per evaluation batch (bounds memory)
+    # at the evaluation points before the last: at most this many examples of each split
+    # (test, train-eval, and the census when it follows the train-eval sample); the final
+    # point reads the samples above in full (None: every point does)
+    curve_examples: int | None = None
     # the unit census (Trace.inactive / dead / saturated; definitions in Trace's docstring):
     # its sample: the first n training examples (None: the train_eval_examples, one pass)
     census_examples: int | None = None
@@ -217,8 +221,9 @@ def check_config(cfg: Config, data: Dataset) -> None:
         raise ValueError(f"saturation must be in (0, 1), got {cfg.saturation}")
     if not 0 < cfg.dead_tol < 1:
         raise ValueError(f"dead_tol must be in (0, 1), got {cfg.dead_tol}")
-    if cfg.census_examples is not None and cfg.census_examples < 1:
-        raise ValueError(f"census_examples must be >= 1 or None, got {cfg.census_examples}")
+    for name in ("census_examples", "curve_examples"):
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
+            raise ValueError(f"{name} must be >= 1 or None, got {getattr(cfg, name)}")
     for a in cfg.acts:
         activations.get(a)
 
@@ -235,13 +240,32 @@ def _eval_slices(x: jax.Array, y: jax.Array, limit: int | None, chunk: int):
     return x[:n].reshape(n // c, c, *x.shape[1:]), y[:n].reshape(n // c, c)
 
 
-def census_size(cfg: Config, n_train: int) -> int:
-    """How many training examples the unit census reads (the first ones): the stated sample."""
-    return _sample(n_train, _census_limit(cfg), cfg.eval_chunk)[0]
+def census_size(cfg: Config, n_train: int, final: bool = True) -> int:
+    """How many training examples the unit census reads (the first ones): the stated sample
+    (``final=False``: at the evaluation points before the last)."""
+    return _sample(n_train, _limits(cfg, final)[2], cfg.eval_chunk)[0]
 
 
-def _census_limit(cfg: Config) -> int:
-    return cfg.train_eval_examples if cfg.census_examples is None else cfg.census_examples
+def _limits(cfg: Config, final: bool) -> tuple[int | None, int, int]:
+    """Examples evaluated at a point: (test, train-eval, census) limits."""
+    census = cfg.census_examples
+    test, train = cfg.eval_examples, cfg.train_eval_examples
+    if not final and cfg.curve_examples is not None:
+        test = cfg.curve_examples if test is None else min(test, cfg.curve_examples)
+        train = min(train, cfg.curve_examples)
+    return test, train, train if census is None else census
+
+
+def eval_sizes(cfg: Config, n_train: int, n_test: int) -> dict[str, list[int]]:
+    """Examples read at the evaluation points before the last and at the last one:
+    ``{"test": [curve, final], "train": [...], "census": [...]}`` (whole eval chunks)."""
+    out: dict[str, list[int]] = {"test": [], "train": [], "census": []}
+    for final in (False, True):
+        test, train, census = _limits(cfg, final)
+        for name, n, limit in (("test", n_test, test), ("train", n_train, train),
+                               ("census", n_train, census)):  # fmt: skip
+            out[name].append(_sample(n, limit, cfg.eval_chunk)[0])
+    return out
 
 
 class _Tally(NamedTuple):
@@ -293,14 +317,20 @@ def make_train(cfg: Config, data: Dataset) -> Train:
     multi = jnp.array([a.pieces > 1 for a in entries])  # maxout: a unit reads several pieces
     meaningful = jnp.array([activations.has_unit_derivative(a) for a in cfg.acts])
     k = activations.pieces(cfg.acts)
-    test_x, test_y = _eval_slices(data.x_test, data.y_test, cfg.eval_examples, cfg.eval_chunk)
-    train_x, train_y = _eval_slices(
-        data.x_train, data.y_train, cfg.train_eval_examples, cfg.eval_chunk
+
+    def samples(final: bool):
+        """(test, train-eval, census) chunks read at the last point or at the others."""
+        test, train, census = _limits(cfg, final)
+        return (
+            _eval_slices(data.x_test, data.y_test, test, cfg.eval_chunk),
+            _eval_slices(data.x_train, data.y_train, train, cfg.eval_chunk),
+            _eval_slices(data.x_train, data.y_train, census, cfg.eval_chunk),
+        )
+
+    points = {final: samples(final) for final in (False, True)}
+    thinned = any(  # curve_examples reads fewer examples somewhere before the last point
+        a[0].shape != b[0].shape for a, b in zip(points[False], points[True])
     )
-    census_x, census_y = _eval_slices(
-        data.x_train, data.y_train, _census_limit(cfg), cfg.eval_chunk
-    )
-    fused = census_x.shape == train_x.shape  # the same examples: one pass serves both
 
     def optimizer(lr) -> optax.GradientTransformation:
         if isinstance(cfg.optimizer, optax.GradientTransformation):
@@ -419,8 +449,10 @@ def make_train(cfg: Config, data: Dataset) -> Train:
         per_layer = jnp.stack([verdict(t, act) for t in tallies], axis=1)  # [3, layers]
         return loss.mean(), acc.mean(), tuple(per_layer)
 
-    def record(state, t, batch_loss, grads, updates, act) -> Trace:
+    def record(state, t, batch_loss, grads, updates, act, final: bool = True) -> Trace:
         params = state.params
+        (test_x, test_y), (train_x, train_y), (census_x, census_y) = points[final]
+        fused = census_x.shape == train_x.shape  # the same examples: one pass serves both
         train_loss, train_acc, census = sweep(params, train_x, train_y, act, fused)
         if not fused:
             census = sweep(params, census_x, census_y, act, True)[2]
@@ -452,7 +484,7 @@ def make_train(cfg: Config, data: Dataset) -> Train:
         # step 0: the gradient of the first minibatch, before any update is applied
         _, loss, grads, _ = step(state, jnp.int32(0), act, lr)
         zero = jax.tree.map(jnp.zeros_like, grads)
-        return state, record(state, 0, loss, grads, zero, act)
+        return state, record(state, 0, loss, grads, zero, act, final=not thinned)
 
     def interval(state: TrainState, t0, act, lr):
         """Up to eval_every steps from t0, the last one traced, then an evaluation."""
@@ -474,7 +506,16 @@ def make_train(cfg: Config, data: Dataset) -> Train:
             diverged_at=jnp.where(bad & (state.diverged_at < 0), t0, state.diverged_at),
         )
         batch_loss = (total + loss) / jnp.maximum(length, 1)
-        return state, record(state, t0 + length, batch_loss, grads, updates, act)
+        args = (state, t0 + length, batch_loss, grads, updates)
+        if not thinned:
+            return state, record(*args, act)
+        # t0 is shared by all models: an unbatched predicate, so one branch runs, not both
+        return state, jax.lax.cond(
+            t0 + length >= cfg.steps,
+            lambda a: record(*a, act, final=True),
+            lambda a: record(*a, act, final=False),
+            args,
+        )
 
     def advance(state: TrainState, act, lr, t0, intervals: int):
         """``intervals`` evaluation intervals from step ``t0`` (traced: chunks share a compile).

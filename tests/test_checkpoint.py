@@ -133,6 +133,7 @@ CHANGES = {
     "eval_examples": {"eval_examples": 2},
     "train_eval_examples": {"train_eval_examples": 3},
     "census_examples": {"census_examples": 2},  # the census is traced: another sample, others
+    "curve_examples": {"curve_examples": 2},
 }
 SAME = {"name": {"name": "another label"}}  # checkpoint.LABELS: a label trains nothing
 

@@ -113,6 +113,17 @@ def test_report_has_every_section_and_plot(written):
         assert (out / name).stat().st_size > 0
 
 
+def test_curve_captions_say_how_many_examples_each_point_read(written, rec):
+    _, text = written
+    assert "**test accuracy over training (128 test examples per point)**" in text
+    assert "**train loss over training (256 training examples per point)**" in text
+    assert "**inactive, dead and saturated units (256 census examples per point)**" in text
+    config = {**rec.doc["config"], "eval_examples": {"test": [32, 128]}}
+    thin = dataclasses.replace(rec, doc={**rec.doc, "config": config})
+    assert report.sample_caption(thin, "test") == " (32 test examples per point, 128 at the last)"
+    assert report.sample_caption(thin, "train") == ""  # an older run did not say
+
+
 def cells(table: str) -> list[dict[str, str]]:
     """Rows of a markdown table as {header: cell}."""
     head = [c.strip() for c in re.split(r"(?<!\\)\|", table.splitlines()[0])[1:-1]]

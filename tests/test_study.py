@@ -20,7 +20,7 @@ from helpers import DATA, small
 
 import actlab
 from actlab import activations, execution, models, protocols
-from actlab.train import Trace, make_train, seed_keys
+from actlab.train import Trace, eval_sizes, make_train, seed_keys
 
 ALL = tuple(activations.REGISTRY)
 # activations with neither learnable parameters nor pieces: alone, all have the same shapes
@@ -321,6 +321,25 @@ def block_twins():
 @pytest.mark.xdist_group("block_twins")
 def test_nan_in_one_model_of_a_block_leaves_the_others_bit_identical(block_twins):
     assert_poison_stays_local(block_twins)
+
+
+# -- evaluation that costs what it tells: a subsample before the last point -----------------
+
+
+def test_curve_examples_thin_the_points_before_the_last_and_not_the_last():
+    kw = dict(seeds=2, train_eval_examples=64)
+    thin = small(FAMILY, curve_examples=32, **kw).run()  # DATA: 256 train, 128 test examples
+    sub = small(FAMILY, eval_examples=32, **{**kw, "train_eval_examples": 32}).run()
+    full = small(FAMILY, **kw).run()
+    jax.tree.map(np.testing.assert_array_equal, thin.states[0].params, full.states[0].params)
+    for field in ("test_loss", "train_loss", "test_accuracy", "dead"):
+        t, s, f = (getattr(r.trace, field) for r in (thin, sub, full))
+        np.testing.assert_array_equal(t[:, :, :-1], s[:, :, :-1], err_msg=field)
+        np.testing.assert_array_equal(t[:, :, -1], f[:, :, -1], err_msg=field)
+        if field.endswith("loss"):  # the control: the last point did read more examples
+            assert not np.array_equal(t[:, :, -1], s[:, :, -1]), field
+    sizes = eval_sizes(thin.config, 256, 128)
+    assert sizes == {"test": [32, 128], "train": [32, 64], "census": [32, 64]}
 
 
 # -- every activation, switch: one vmap over a traced activation index ------------------------
