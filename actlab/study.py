@@ -43,7 +43,7 @@ from actlab.train import (
 MODES = ("grouped", "switch")
 SEED_LOOPS = ("auto", "vmap", "map", "blocks")
 MAP_ABOVE_PARAMS = 20_000  # "auto": per-model parameter count from which seeds run in a loop
-UNROLL_MIN_MODELS = 64  # contraction "auto": fewer models per device keep one matmul a layer
+UNROLL_MIN_MODELS = 32  # contraction "auto": fewer models per device keep one matmul a layer
 LIVE_PER_UNIT = 8  # floats a step keeps per example and hidden unit (z, h, f', their grads, ...)
 
 

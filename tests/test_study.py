@@ -299,7 +299,7 @@ def test_block_size_fits_the_cache_and_divides_the_seeds_when_it_can(seeds, per_
 
 
 def test_auto_layout_blocks_tiny_models_and_maps_large_ones():
-    few, many = (protocols.get("xor").build(protocols.Overrides(seeds=n)) for n in (2, 64))
+    few, many = (protocols.get("xor").build(protocols.Overrides(seeds=n)) for n in (2, 32))
     assert few.layout()["contraction"] == "dot" and many.layout()["contraction"] == "auto"
     xor = protocols.get("xor").build(protocols.Overrides(seeds=2000, steps=1))
     assert xor.layout()["seed_loop"] == "blocks" and 20 < xor.layout()["block"] < 2000
