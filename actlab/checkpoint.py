@@ -95,7 +95,8 @@ def _optimizer_probe(study: Study) -> str:
     optax transformations are closures: their hyper-parameters (the learning rate of
     ``optax.sgd(0.01)``) cannot be read back, but they show in the updates they produce.
     """
-    opts = [study.optimizer] if study.lrs is None else [study.optimizer(lr) for lr in study.lrs]
+    lrs = study.lrs if study.lrs is not None else study.act_lrs
+    opts = [study.optimizer] if lrs is None else [study.optimizer(lr) for lr in lrs]
     out = []
     try:
         for tx in opts:

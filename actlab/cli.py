@@ -1,7 +1,8 @@
 """The ``actlab`` command: run named experiments, render reports, compare runs, list what exists.
 
-    actlab run EXPERIMENT [--acts a,b] [--seeds N] [--steps N | --epochs E] [--lr X]
-                          [--dataset D] [--out DIR] [--quick] [--chunks K]
+    actlab run EXPERIMENT [--acts a,b] [--seeds N] [--steps N | --epochs E]
+                          [--lr X | --lrs X,Y,... [--select METRIC] [--validation N]
+                          [--select-seeds K]] [--dataset D] [--out DIR] [--quick] [--chunks K]
                           [--resume | --resume-or-start] [--threshold METRIC=VALUE]
                           [--diverged-as failure|exclude|frozen]
     actlab report DIR [--threshold METRIC=VALUE] [--diverged-as RULE]
@@ -14,6 +15,13 @@
 ``report.md``, ``tidy.csv`` (``tidy.parquet``) and plots (``actlab.report``). Ctrl-C keeps what
 is done and prints the command that resumes it (exit code 130). Bad arguments get a one-line
 error naming the accepted values and exit code 2.
+
+``--lrs`` sweeps learning rates (arrays ``[acts, lrs, seeds]``); with ``--select METRIC``
+each activation instead gets its own rate, the best by ``METRIC`` (``val_accuracy``,
+``val_loss`` on ``--validation`` training examples held out, default 10 %; ``train_*`` on
+the training split) over ``--select-seeds`` seeds of its own, and the comparison runs at
+those rates with the study's seeds (``actlab.selection``; the choice is in
+``OUT/selection.json``, the selection run in ``OUT/selection/``).
 
 Every seed counts: the statistics include every seed, a diverged run as a failed one (chance
 accuracy, the worst loss; ``actlab.outcome``), and report.md adds a labelled survivors-only
@@ -38,8 +46,15 @@ import shlex
 import sys
 from pathlib import Path
 
-from actlab import activations, data, outcome, protocols, report, results, runtime
-from actlab.runner import Interrupted, SaveFailed, execute, os_error, saved_meta
+from actlab import activations, data, outcome, protocols, report, results, runtime, selection
+from actlab.runner import (
+    Interrupted,
+    SaveFailed,
+    execute,
+    execute_selected,
+    os_error,
+    saved_meta,
+)
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 RESUME_FLAGS = ("--resume", "--resume-or-start")
@@ -76,6 +91,36 @@ def _positive_float(s: str) -> float:
     if not (v > 0 and math.isfinite(v)):
         raise argparse.ArgumentTypeError(f"must be a positive finite number, got {s}")
     return v
+
+
+def _lrs(s: str) -> tuple[float, ...]:
+    try:
+        lrs = tuple(_positive_float(v) for v in s.split(","))
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"learning rates: {e}") from None
+    if len(set(lrs)) != len(lrs):
+        raise argparse.ArgumentTypeError(f"learning rates must differ, got {s!r}")
+    return lrs
+
+
+def _share_or_count(s: str) -> int | float:
+    v = _positive_float(s)
+    if v < 1:
+        return v
+    if v != int(v):
+        raise argparse.ArgumentTypeError(f"a count of examples or a share below 1, got {s}")
+    return int(v)
+
+
+def check_selection(args) -> None:
+    """``--select`` needs ``--lrs`` with two rates or more; ``--select-seeds`` and a
+    non-default ``--validation`` need ``--select``."""
+    if args.select is None:
+        if args.select_seeds is not None or args.validation != selection.VALIDATION:
+            raise UsageError("--select-seeds and --validation go with --select METRIC")
+        return
+    if args.lrs is None or len(args.lrs) < 2:
+        raise UsageError("--select needs --lrs with two learning rates or more to choose from")
 
 
 def _acts(s: str) -> tuple[str, ...]:
@@ -135,7 +180,23 @@ def run_options(run: argparse.ArgumentParser, *, threshold: bool = True) -> None
     length = run.add_mutually_exclusive_group()
     length.add_argument("--steps", type=_positive_int)
     length.add_argument("--epochs", type=_positive_float)
-    run.add_argument("--lr", type=_positive_float)
+    rate = run.add_mutually_exclusive_group()
+    rate.add_argument("--lr", type=_positive_float)
+    rate.add_argument("--lrs", type=_lrs, help="comma-separated learning rates: a sweep")
+    run.add_argument(
+        "--select",
+        choices=tuple(selection.METRICS),
+        help="with --lrs: each activation at its own rate, the best by this metric",
+    )
+    run.add_argument(
+        "--validation",
+        type=_share_or_count,
+        default=selection.VALIDATION,
+        help="training examples held out for --select val_*: a count, or a share below 1",
+    )
+    run.add_argument(
+        "--select-seeds", type=_positive_int, help="seeds of the selection (default --seeds)"
+    )
     run.add_argument("--dataset", help="dataset name (actlab list shows them)")
     run.add_argument("--quick", action="store_true", help="CI-sized settings")
     run.add_argument("--out", type=Path, help="output folder (default runs/EXPERIMENT)")
@@ -167,9 +228,7 @@ def _build(args) -> tuple[protocols.Protocol, object]:
             f"experiment {proto.name!r} {what} dataset {args.dataset!r}; "
             f"accepted: {', '.join(proto.datasets)}"
         )
-    o = protocols.Overrides(
-        args.acts, args.seeds, args.steps, args.epochs, args.lr, args.dataset, args.quick
-    )
+    o = protocols.Overrides(**{f: getattr(args, f) for f in protocols.Overrides._fields})
     study = proto.build(o)
     try:
         steps = study.num_steps
@@ -184,6 +243,7 @@ def _build(args) -> tuple[protocols.Protocol, object]:
 
 
 def _run(args, command: list[str]) -> int:
+    check_selection(args)
     try:
         proto, study = _build(args)
         th = args.threshold or report.parse_threshold(proto.threshold)
@@ -193,11 +253,11 @@ def _run(args, command: list[str]) -> int:
     cmd = shlex.join(command)
     resume = args.resume or args.resume_or_start
     try:
-        result = execute(
+        result = train(
             proto.name,
             study,
             out,
-            args.chunks,
+            args,
             resume=resume,
             or_start=args.resume_or_start,
             threshold=th,
@@ -250,6 +310,33 @@ def _run(args, command: list[str]) -> int:
     print(text)
     print(f"report: {path}")
     return 0
+
+
+def train(name: str, study, out: Path, args, **kw):
+    """``execute`` the study into ``out``, or with ``--select`` ``execute_selected``: each
+    activation at its own selected rate. Returns the ``Result`` of the comparison."""
+    if args.select is None:
+        return execute(name, study, out, args.chunks, **kw)
+    chosen, result = execute_selected(
+        name,
+        study,
+        out,
+        args.chunks,
+        metric=args.select,
+        validation=args.validation,
+        select_seeds=args.select_seeds,
+        **kw,
+    )
+    rates = ", ".join(f"{a} {lr:g}" for a, lr in zip(chosen.activations, chosen.chosen))
+    edge = chosen.at_edge()
+    print(f"selected by {chosen.metric}: {rates}", file=sys.stderr)
+    if edge:
+        print(
+            f"actlab: note: {', '.join(edge)} chose a rate at the edge of --lrs: the best may "
+            "lie outside it",
+            file=sys.stderr,
+        )
+    return result
 
 
 def _resume_command(command: list[str]) -> str:

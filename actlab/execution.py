@@ -101,10 +101,12 @@ def block_for(seeds: int, bytes_per_model: int, budget: int = CACHE_BYTES) -> in
     return divisors[0] if divisors else target
 
 
-def over_models(fn, n_rest: int, *, lr_axis: bool, act_axis: bool, state_in: bool, block):
+def over_models(
+    fn, n_rest: int, *, lr_axis: bool, act_axis: bool, state_in: bool, block, lr_per_act=False
+):
     """Map ``fn(x, act, lr, *rest)`` over seeds (``vmap`` when ``block`` is None, else
     ``lax.map`` in blocks of ``block`` models), then vmap over lrs, then (switch mode) over
-    activations.
+    activations, the lr with them when ``lr_per_act`` (each activation its own).
 
     ``x`` is a model's ``Keys`` (mapped over seeds only) or its ``TrainState`` (mapped over
     every axis); ``rest`` is shared by all models.
@@ -119,7 +121,7 @@ def over_models(fn, n_rest: int, *, lr_axis: bool, act_axis: bool, state_in: boo
     if lr_axis:
         f = jax.vmap(f, in_axes=(outer, None, 0, *rest))
     if act_axis:
-        f = jax.vmap(f, in_axes=(outer, 0, None, *rest))
+        f = jax.vmap(f, in_axes=(outer, 0, 0 if lr_per_act else None, *rest))
     return f
 
 
@@ -131,19 +133,25 @@ def build(
     lr_axis: bool,
     block: int | None,
     mesh: jax.sharding.Mesh | None,
+    lr_per_act: bool = False,
 ) -> Program:
     """The ``Program`` of a study with ``acts`` activations; ``trains(arrays)`` gives one
     ``Train`` per group (one group in switch mode, one per activation otherwise); ``block``
-    models per block on each device (``over_models``)."""
+    models per block on each device (``over_models``). ``lr_per_act``: ``lrs`` is ``[acts]``,
+    each activation's own learning rate (grouped mode hands group ``g`` its ``lrs[g]``)."""
     act = jnp.arange(acts) if switch else 0
-    layout = dict(lr_axis=lr_axis, act_axis=switch, block=block)
+    layout = dict(lr_axis=lr_axis, act_axis=switch, block=block, lr_per_act=lr_per_act)
 
     def stack(traces):
         return traces[0] if switch else jax.tree.map(lambda *a: jnp.stack(a), *traces)
 
+    def lr_of(lrs, g):
+        return lrs[g] if lr_per_act and not switch else lrs
+
     def init_all(keys, lrs, arrays):
         out = [
-            over_models(t.init, 0, state_in=False, **layout)(keys, act, lrs) for t in trains(arrays)
+            over_models(t.init, 0, state_in=False, **layout)(keys, act, lr_of(lrs, g))
+            for g, t in enumerate(trains(arrays))
         ]
         return [o[0] for o in out], stack([o[1] for o in out])
 
@@ -152,8 +160,8 @@ def build(
             return lambda s, a, lr, t0: t.advance(s, a, lr, t0, intervals)
 
         out = [
-            over_models(one(t), 1, state_in=True, **layout)(s, act, lrs, t0)
-            for t, s in zip(trains(arrays), states)
+            over_models(one(t), 1, state_in=True, **layout)(s, act, lr_of(lrs, g), t0)
+            for g, (t, s) in enumerate(zip(trains(arrays), states))
         ]
         return [o[0] for o in out], stack([o[1] for o in out])
 

@@ -160,6 +160,8 @@ def _threshold_md(t: pd.DataFrame, lrs: bool) -> str:
 
 
 def _value(v) -> str:
+    if isinstance(v, dict):  # act_lrs: each activation's own learning rate
+        return ", ".join(f"{k} {x:g}" if isinstance(x, float) else f"{k} {x}" for k, x in v.items())
     if isinstance(v, (list, tuple)):
         return ", ".join(map(str, v)) if v else "none"
     return str(v)
@@ -171,7 +173,11 @@ def _config_md(rec: Record) -> str:
     if doc.get("command"):
         rows.append(("command", f"`{doc['command']}`"))
     rows += [("activations", ", ".join(rec.activations)), ("seeds", rec.seeds)]
-    rows += [(k, _value(v)) for k, v in doc["config"].items() if not (k == "lrs" and v is None)]
+    rows += [
+        (k, _value(v))
+        for k, v in doc["config"].items()
+        if not (k in ("lrs", "act_lrs") and v is None)
+    ]
     if rec.threshold is not None:
         rows.append(("threshold", str(rec.threshold)))
     return md_table(pd.DataFrame(rows, columns=["setting", "value"]), "ll")

@@ -21,6 +21,7 @@ Fashion-MNIST (Debian's ``dataset-fashion-mnist``) by default, and ``--dataset m
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -42,6 +43,7 @@ class Overrides(NamedTuple):
     lr: float | None = None
     dataset: str | None = None
     quick: bool = False
+    lrs: tuple[float, ...] | None = None  # a sweep (for actlab.selection) instead of one lr
 
 
 class Protocol(NamedTuple):
@@ -85,6 +87,14 @@ def _unit_scale(d: data.Dataset) -> data.Dataset:
     return d
 
 
+def _optimizer(o: Overrides, family, lr: float, **settings) -> dict:
+    """The Study's optimizer fields: ``family(lr, **settings)`` at the protocol's rate (or
+    ``--lr``); with ``--lrs`` the family itself and the sweep, for ``actlab.selection``."""
+    if o.lrs is not None:
+        return {"optimizer": functools.partial(family, **settings), "lrs": tuple(o.lrs)}
+    return {"optimizer": family(o.lr or lr, **settings)}
+
+
 def _quick(o: Overrides, quick, full):
     return quick if o.quick else full
 
@@ -102,7 +112,7 @@ def _xor(o: Overrides, *, init: Init = XOR_INIT, loss: str = "bce_unclipped", na
         model=MLP(hidden=(5,) * 9, init_scheme=init),
         activations=o.acts or XOR_ACTS,
         data=_dataset(o, "xor", ("xor",)),
-        optimizer=optax.sgd(o.lr or 0.01),
+        **_optimizer(o, optax.sgd, 0.01),
         seeds=o.seeds or _quick(o, 20, 1000),
         batch_size=None,
         loss=loss,
@@ -132,6 +142,13 @@ def xor_clipped(o: Overrides) -> Study:
     return _xor(o, loss="bce_clipped", name="xor_clipped")
 
 
+def xor_bce(o: Overrides) -> Study:
+    """Article 002's network and init with the loss computed from the logit (``optax``'s
+    stable sigmoid cross-entropy, ``log(1 + exp(-|z|))`` form): finite for any logit, and
+    its gradient does not vanish where ``p`` rounds to 0 or 1, unlike the clipped one."""
+    return _xor(o, loss="bce", name="xor_bce")
+
+
 # ----------------------------------------------------------------------------- MNIST-1D
 
 
@@ -142,7 +159,7 @@ def mnist1d(o: Overrides) -> Study:
         model=MLP(hidden=(256, 128)),
         activations=o.acts or ("sigmoid", "tanh", "relu", "leaky_relu"),
         data=_dataset(o, "mnist1d", MLP_DATA),
-        optimizer=optax.adam(o.lr or 1e-3),
+        **_optimizer(o, optax.adam, 1e-3),
         seeds=o.seeds or (4 if o.quick else 10),
         batch_size=32,
         evals=20,
@@ -162,7 +179,7 @@ def two_layer_mnist(o: Overrides) -> Study:
         model=MLP(hidden=(50,), init_scheme=Init("normal", "zeros", weight_std=0.01)),
         activations=o.acts or ("sigmoid", "relu"),
         data=_unit_scale(_dataset(o, "fashion_mnist", FLAT)),
-        optimizer=optax.sgd(o.lr or 0.1),
+        **_optimizer(o, optax.sgd, 0.1),
         seeds=o.seeds or _quick(o, 2, 8),  # a paired Wilcoxon needs >= 6 for p < 0.05
         batch_size=100,
         eval_every=1,
@@ -186,7 +203,7 @@ def mlp_four_activations(o: Overrides) -> Study:
         model=MLP(hidden=(256, 128)),
         activations=o.acts or MLP4_ACTS,
         data=_unit_scale(_dataset(o, "fashion_mnist", FLAT)),
-        optimizer=optax.adam(o.lr or 1e-3),
+        **_optimizer(o, optax.adam, 1e-3),
         seeds=o.seeds or _quick(o, 2, 20),
         batch_size=16,
         evals=_quick(o, 2, 6),  # every half epoch in the full run
@@ -214,7 +231,7 @@ def activation_catalogue(o: Overrides) -> Study:
         model=MLP(hidden=(128, 128), init_scheme=Init("pytorch", "pytorch", bias_mean=DEAD_BIAS)),
         activations=o.acts or CATALOGUE_ACTS,
         data=_dataset(o, "fashion_mnist", FLAT),
-        optimizer=optax.sgd(o.lr or 0.05),
+        **_optimizer(o, optax.sgd, 0.05),
         seeds=o.seeds or _quick(o, 2, 10),
         batch_size=64,
         evals=_quick(o, 4, 30),
@@ -249,7 +266,7 @@ def alexnet_relu_vs_tanh(o: Overrides) -> Study:
         model=_cnn(),
         activations=o.acts or ("relu", "tanh"),
         data=_dataset(o, "fashion_mnist", IMAGES),
-        optimizer=optax.sgd(o.lr or 0.01, momentum=0.9),
+        **_optimizer(o, optax.sgd, 0.01, momentum=0.9),
         seeds=o.seeds or _quick(o, 2, 5),
         batch_size=_quick(o, 32, 128),  # quick: a smoke test, not the protocol
         eval_every=5,
@@ -318,6 +335,14 @@ PROTOCOLS: dict[str, Protocol] = {
             ("xor",),
             SOLVED,
         ),  # fmt: skip
+        Protocol(
+            "xor_bce",
+            "deep XOR with the stable-logit loss (no NaN from the loss)",
+            "article 002 fix",
+            xor_bce,
+            ("xor",),
+            SOLVED,
+        ),
         Protocol(
             "activation_catalogue",
             "dead ReLUs from a negative bias init vs leaky/PReLU/ELU/maxout/step",

@@ -9,6 +9,7 @@ a ``ValueError`` naming the file and what to do; the file is never deleted.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -135,6 +136,7 @@ def describe(result: Result) -> dict[str, Any]:
         "model": _module(c.model),
         "optimizer": describe_optimizer(s.optimizer),
         "lrs": None if s.lrs is None else [float(x) for x in s.lrs],
+        "act_lrs": None if s.act_lrs is None else dict(zip(s.activations, s.act_lrs)),
         "batch_size": c.batch_size,
         "steps": c.steps,
         "eval_every": c.eval_every,
@@ -169,6 +171,9 @@ def describe_optimizer(opt) -> str:
     function of the learning rate (an lr sweep) is named as it is (``adam``); anything that
     cannot be read falls back to its type's name.
     """
+    if isinstance(opt, functools.partial):  # protocols.py's family at settings: sgd(lr, ...)
+        kw = "".join(f", {k}={v!r}" for k, v in opt.keywords.items())
+        return f"{describe_optimizer(opt.func)}(lr{kw})"
     if not isinstance(opt, optax.GradientTransformation):
         return getattr(opt, "__name__", None) or type(opt).__name__
     try:

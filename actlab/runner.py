@@ -18,11 +18,12 @@ failed write (a full disk) raises ``SaveFailed`` and leaves the previous checkpo
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 from pathlib import Path
 
-from actlab import checkpoint, results
+from actlab import checkpoint, results, selection
 from actlab.record import Threshold
 
 
@@ -152,6 +153,73 @@ def execute(
         bar.close()  # before any message: it starts on a line of its own
     checkpoint.remove(out)
     return run.result()
+
+
+SELECTION_DIR, SELECTION_JSON = "selection", "selection.json"
+
+
+def execute_selected(
+    name: str,
+    study,
+    out: Path,
+    chunks: int = 20,
+    *,
+    metric: str = "val_accuracy",
+    validation: int | float = selection.VALIDATION,
+    select_seeds: int | None = None,
+    resume: bool = False,
+    or_start: bool = False,
+    **kw,
+):
+    """``actlab.selection``'s recipe into the run folder ``out``; returns ``(Selection,
+    Result)``.
+
+    The selection run (every activation x ``study.lrs`` x ``select_seeds`` seeds of its own,
+    on a validation split) trains into ``out/selection/``, a run folder of its own; the
+    choice is written to ``out/selection.json`` (with the selection study's fingerprint) and
+    ``out/selection.csv``; then the comparison, each activation at its selected rate with
+    the study's seeds, trains into ``out`` itself. ``resume=True`` continues whichever stage
+    was interrupted and reuses a ``selection.json`` of the same selection study; one of other
+    settings is refused. ``kw`` goes to ``execute`` for both stages.
+    """
+    out = Path(out)
+    check_out(out)
+    tuning = selection.tuning_study(study, metric, validation=validation, seeds=select_seeds)
+    fp = _canonical(checkpoint.fingerprint(tuning, experiment=f"{name}_selection"))
+    path = out / SELECTION_JSON
+    chosen = None
+    if resume and path.exists():
+        doc = json.loads(path.read_text())
+        if doc.get("fingerprint") != fp:
+            raise RunFolderError(
+                f"{path} holds a selection made with other settings; choose another --out "
+                f"(or remove {out}) to start over"
+            )
+        chosen = selection.Selection.from_json(doc["selection"])
+    if chosen is None:
+        tuned = execute(
+            f"{name}_selection",
+            tuning,
+            out / SELECTION_DIR,
+            chunks,
+            resume=resume,
+            or_start=resume,  # a run interrupted before its first save starts over
+            **kw,
+        )
+        chosen = selection.choose(tuned, metric)
+        doc = {"fingerprint": fp, "selection": chosen.to_json()}
+        results.atomic_write(path, lambda tmp: tmp.write_text(json.dumps(doc, indent=1)))
+        results.atomic_write(
+            out / "selection.csv", lambda tmp: chosen.table().to_csv(tmp, index=False)
+        )
+        or_start = or_start or resume  # the comparison has not started yet
+    final = selection.at_selected(study, chosen)
+    result = execute(name, final, out, chunks, resume=resume, or_start=or_start, **kw)
+    return chosen, result
+
+
+def _canonical(doc) -> str:
+    return json.dumps(results.jsonable(doc), sort_keys=True)
 
 
 def _checkpoint_to_resume(out: Path, fp: dict, *, resume: bool, or_start: bool) -> dict | None:

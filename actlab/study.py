@@ -58,7 +58,8 @@ class Study:
     (``train.eval_sizes`` says how many; the report's captions too). ``seed`` is the
     base of every model's random streams; ``hold`` names streams ("init", "data")
     shared by all seeds. ``lrs`` sweeps the learning rate when ``optimizer`` is a
-    function of it (e.g. ``optax.adam``).
+    function of it (e.g. ``optax.adam``); ``act_lrs`` instead gives each activation its own
+    (in the order of ``activations``; ``actlab.selection`` picks them on a validation split).
 
     ``seed_loop`` is how a device runs its seeds: ``"vmap"`` all at once; ``"map"`` one
     after another (``lax.map``): faster for models whose state is large next to the CPU
@@ -83,6 +84,7 @@ class Study:
     eval_every: int | None = None
     loss: str = "softmax_ce"
     lrs: Sequence[float] | None = None
+    act_lrs: Sequence[float] | None = None  # each activation's own learning rate
     seed: int = 0
     hold: tuple[str, ...] = ()
     mode: str = "grouped"
@@ -110,18 +112,28 @@ class Study:
             )
         if (self.steps is None) == (self.epochs is None):
             raise ValueError("give exactly one of steps= or epochs=")
-        if self.lrs is not None:
+        if self.lrs is not None and self.act_lrs is not None:
+            raise ValueError("give lrs= (a sweep) or act_lrs= (one per activation), not both")
+        swept = self.lrs if self.lrs is not None else self.act_lrs
+        if swept is not None:
+            what = "lrs" if self.lrs is not None else "act_lrs"
             if isinstance(self.optimizer, optax.GradientTransformation):
                 raise ValueError(
-                    "lrs= needs optimizer to be a function of the learning rate, "
+                    f"{what}= needs optimizer to be a function of the learning rate, "
                     "e.g. optimizer=optax.adam, not optax.adam(1e-3)"
                 )
-            if len(self.lrs) == 0 or not all(0 < float(lr) < math.inf for lr in self.lrs):
-                raise ValueError(f"lrs must be positive finite learning rates, got {self.lrs!r}")
+            if len(swept) == 0 or not all(0 < float(lr) < math.inf for lr in swept):
+                raise ValueError(f"{what} must be positive finite learning rates, got {swept!r}")
+            if what == "act_lrs" and len(swept) != len(self.activations):
+                raise ValueError(
+                    f"act_lrs has {len(swept)} learning rates for {len(self.activations)} "
+                    f"activations {self.activations}: give one per activation, in their order"
+                )
+            object.__setattr__(self, what, tuple(float(lr) for lr in swept))
         elif not isinstance(self.optimizer, optax.GradientTransformation):
             raise ValueError(
-                "optimizer is a function of the learning rate: give lrs=(...), "
-                "or pass a transformation such as optax.adam(1e-3)"
+                "optimizer is a function of the learning rate: give lrs=(...) or "
+                "act_lrs=(...), or pass a transformation such as optax.adam(1e-3)"
             )
         if self.evals < 1:
             raise ValueError(f"evals must be >= 1, got {self.evals}")
@@ -265,7 +277,8 @@ class Run:
         self.groups = [study.activations] if switch else [(a,) for a in study.activations]
         self.num_intervals = -(-self.cfg.steps // self.cfg.eval_every)
         self.axis = 2 + (study.lrs is not None)  # where the evals axis goes in a trace
-        self._lrs = jnp.asarray(study.lrs if study.lrs is not None else 0.0, jnp.float32)
+        lrs = study.lrs if study.lrs is not None else study.act_lrs
+        self._lrs = jnp.asarray(lrs if lrs is not None else 0.0, jnp.float32)
         self.layout = study.layout()
         self.block, self.seed_loop = self.layout["block"], self.layout["seed_loop"]
         mesh = execution.mesh_for(study.seeds)
@@ -283,6 +296,7 @@ class Run:
             lr_axis=study.lrs is not None,
             block=self.block,
             mesh=mesh,
+            lr_per_act=study.act_lrs is not None,
         )
         self._compiled: dict[int, Any] = {}
         self.timing = {"compile_s": 0.0, "train_s": 0.0}

@@ -75,24 +75,7 @@ def parser(doc: str) -> argparse.ArgumentParser:
     return p
 
 
-def train(
-    study: actlab.Study,
-    out: Path | None,
-    name: str,
-    chunks: int = 10,
-    log=True,
-    *,
-    resume: bool = False,
-    or_start: bool = False,
-):
-    """Train ``study``; with ``out``, through the library's chunked runner, so the run folder
-    gets ``results.json``, ``trace.npz`` and a checkpoint after each of about ``chunks``
-    compiled calls (one compilation), and ``resume=True`` continues an interrupted run."""
-    if out is None:
-        return study.run()
-    return runner.execute(
-        name, study, out, chunks, progress=log, resume=resume or or_start, or_start=or_start
-    )
+SELECT_OPTIONS = ("select", "validation", "select_seeds")
 
 
 # ----------------------------------------------------------------------------- outcomes
@@ -141,6 +124,35 @@ def itt_curve(result: actlab.Result, metric: str) -> np.ndarray:
     after = after.reshape(after.shape + (1,) * (c.ndim - after.ndim))
     fill = outcome.failure_value(metric, result.study.data.num_classes)
     return np.where(after, fill, c)
+
+
+PER_SEED_METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
+SEEDS_CSV = "seeds.csv"
+
+
+def per_seed(result: actlab.Result, columns: Mapping[str, np.ndarray] | None = None):
+    """Every model's outcome, one row each (every seed, in the order trained): ``activation``,
+    ``lr`` (with an lr sweep), ``seed`` (the index: seed ``i`` of every activation shares
+    data order and initial weights), ``diverged_at`` (-1: never), the last evaluation's
+    ``PER_SEED_METRICS`` as the model ended (a diverged one's frozen values: the analysis
+    applies its declared rule, ``outcome_rule``), then ``columns``, each ``[acts, (lrs),
+    seeds]``. Small enough to commit (``reproduction/``) and enough to recompute the
+    headline figures from."""
+    lead = result.diverged.shape
+    idx = np.indices(lead).reshape(len(lead), -1)
+    table = {"activation": np.asarray(result.activations)[idx[0]]}
+    if result.study.lrs is not None:
+        table["lr"] = np.asarray(result.study.lrs, dtype=float)[idx[1]]
+    table["seed"] = idx[-1]
+    table["diverged_at"] = result.diverged_at.reshape(-1)
+    for m in PER_SEED_METRICS:
+        table[m] = result.final(m, diverged_as="frozen").reshape(-1)
+    for name, v in (columns or {}).items():
+        v = np.asarray(v)
+        if v.shape != lead:
+            raise ValueError(f"per-seed column {name!r} has shape {v.shape}, not {lead}")
+        table[name] = v.reshape(-1)
+    return pd.DataFrame(table)
 
 
 # ----------------------------------------------------------------------------- timing
@@ -270,11 +282,19 @@ def markdown(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
 
 
 def write(
-    out: Path, analysis: dict, figs: dict, result: actlab.Result, command: str | None = None
+    out: Path,
+    analysis: dict,
+    figs: dict,
+    result: actlab.Result,
+    command: str | None = None,
+    seeds: pd.DataFrame | None = None,
 ) -> None:
     """``analysis.json`` (every entry; tables as lists of rows), ``NAME.csv``/``NAME.md`` per
-    table, ``NAME.png`` per figure."""
+    table, ``NAME.png`` per figure, ``seeds.csv`` (``per_seed``; default: without extra
+    columns)."""
     out.mkdir(parents=True, exist_ok=True)
+    seeds = per_seed(result) if seeds is None else seeds
+    seeds.to_csv(out / SEEDS_CSV, index=False, float_format="%.7g")
     doc = {
         "command": command or "python " + " ".join(sys.argv),
         "dataset": result.study.data.name,
@@ -303,24 +323,29 @@ def _jax() -> str:
 
 def main(module, argv=None) -> int:
     """The shared ``main``: parse, build, train, analyse, write."""
-    runtime.use_compilation_cache()  # as actlab run: a rerun loads its compiled programs
+    # as actlab run: seeds train on every core (before JAX's first computation), and a rerun
+    # loads its compiled programs
+    runtime.use_host_devices()
+    runtime.use_compilation_cache()
     p = parser(module.__doc__)
     extra = getattr(module, "add_arguments", None)
     if extra is not None:
         extra(p)
     args = p.parse_args(argv)
-    own = ("quick", "out", "chunks", "resume", "resume_or_start")
+    own = ("quick", "out", "chunks", "resume", "resume_or_start", *SELECT_OPTIONS)
     kw = {k: v for k, v in vars(args).items() if k not in own}
     try:
+        cli.check_selection(args)
+        if args.lrs is not None and args.select is None:
+            raise ValueError("the analyses compare one rate per activation: add --select METRIC")
         study = module.build(quick=args.quick, **kw)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, FileNotFoundError, cli.UsageError) as e:
         p.exit(2, f"{p.prog}: error: {e}\n")
     name = study.name
     out = args.out or Path("runs") / name
+    resume = args.resume or args.resume_or_start
     try:
-        result = train(
-            study, out, name, args.chunks, resume=args.resume, or_start=args.resume_or_start
-        )
+        result = cli.train(name, study, out, args, resume=resume, or_start=args.resume_or_start)
     except (ValueError, FileNotFoundError) as e:  # the run folder or a checkpoint
         p.exit(2, f"{p.prog}: error: {e}\n")
     except runner.SaveFailed as e:
@@ -331,7 +356,9 @@ def main(module, argv=None) -> int:
     analysis = module.analyse(result, quick=args.quick)
     script = f"experiments/{Path(module.__file__).name}"
     command = "python " + " ".join([script, *(sys.argv[1:] if argv is None else argv)])
-    write(out, analysis, module.figures(result, analysis), result, command)
+    columns = getattr(module, "seed_columns", None)
+    seeds = per_seed(result, None if columns is None else columns(result))
+    write(out, analysis, module.figures(result, analysis), result, command, seeds)
     for key, value in analysis.items():
         if isinstance(value, pd.DataFrame):
             print(f"\n{key}\n{value.to_string(index=False)}")

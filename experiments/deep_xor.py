@@ -9,7 +9,8 @@ Outcomes per model, every seed in exactly one: NaN (the loss or parameters went 
 four points) or stuck (the rest); rates over all seeds with Wilson 95 % intervals. The
 vanishing gradient: the ratio of layer-1 to layer-10 gradient norm at initialisation (the
 article's 0.1^10 argument, measured).
-``--variant`` picks a fix: ``glorot``/``he`` init, ``clipped`` loss.
+``--variant`` picks a fix: ``glorot``/``he`` init, the ``clipped`` loss, or ``bce``, the
+loss computed stably from the logit.
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ if __package__ in (None, ""):
 from actlab import outcome, plots, protocols, stats  # noqa: E402
 from experiments import _common as common  # noqa: E402
 
-VARIANTS = {"base": "xor", "glorot": "xor_glorot", "he": "xor_he", "clipped": "xor_clipped"}
+VARIANTS = {
+    "base": "xor",
+    "glorot": "xor_glorot",
+    "he": "xor_he",
+    "clipped": "xor_clipped",
+    "bce": "xor_bce",
+}
 
 
 def add_arguments(p) -> None:
@@ -86,16 +93,31 @@ def _act_order(acts):
 OUTCOMES = ["solved", "stuck", "nan"]
 
 
+def seed_columns(result) -> dict:
+    """``seeds.csv``'s own columns: each model's ``outcome`` (solved / stuck / nan) and its
+    ``log10_grad_ratio`` at initialisation (NaN where not finite)."""
+    raw = result.final("train_accuracy", diverged_as="frozen")
+    cats = outcome.categories(result.diverged, raw == 1.0)
+    labels = np.select([cats["reached"], cats["diverged"]], ["solved", "nan"], default="stuck")
+    return {"outcome": labels, "log10_grad_ratio": _log_ratio(result)}
+
+
+def _log_ratio(result) -> np.ndarray:
+    """[acts, seeds] log10(||grad layer 1|| / ||grad layer 10||) at step 0, NaN where not
+    finite."""
+    g = result.grad_norms[:, :, 0, :]  # [acts, seeds, layers] at initialisation
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.log10(g[..., 0] / g[..., -1])
+    return np.where(np.isfinite(ratio), ratio, np.nan)
+
+
 def vanishing(result) -> pd.DataFrame:
     """log10(||grad layer 1|| / ||grad layer 10||) at step 0 per seed: mean (95 % t CI) and
     median. Negative = the input side gets the smaller gradient (vanishing). The gradient at
     the initial parameters, before any update, so every seed has one; a seed whose ratio is
     not finite (a zero or non-finite norm: a loss already infinite at step 0) has no log
     ratio and is left out: ``n`` counts the seeds used, ``n_not_finite`` the others."""
-    g = result.grad_norms[:, :, 0, :]  # [acts, seeds, layers] at initialisation
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.log10(g[..., 0] / g[..., -1])
-    ratio = np.where(np.isfinite(ratio), ratio, np.nan)
+    ratio = _log_ratio(result)
     table = stats.summarize(ratio, result.activations)[
         ["name", "n", "mean", "ci_low", "ci_high", "median"]
     ]

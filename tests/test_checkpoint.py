@@ -123,6 +123,7 @@ CHANGES = {
     "eval_every": {"eval_every": 2},
     "loss": {"loss": "bce_clipped"},
     "lrs": {"optimizer": optax.sgd, "lrs": (0.1,)},  # sgd(0.1) too, but with an lr axis
+    "act_lrs": {"optimizer": optax.sgd, "act_lrs": (0.2,) * len(STUDY.activations)},
     "seed": {"seed": 1},
     "hold": {"hold": ("init",)},
     "mode": {"mode": "switch"},

@@ -297,6 +297,17 @@ ACCEPTED = ", ".join(P.PROTOCOLS)
         (["run", "xor", "--bogus"], "unrecognized arguments: --bogus"),
         (["run", "xor", "--resume", "--resume-or-start"], "not allowed with argument --resume"),
         (["run", "xor", "--epochs", "1e300"], "steps; accepted: at most 1073741824"),
+        (["run", "xor", "--select", "val_accuracy"], "--select needs --lrs with two"),
+        (["run", "xor", "--lrs", "0.1", "--select", "train_loss"], "--select needs --lrs with"),
+        (["run", "xor", "--validation", "100"], "go with --select METRIC"),
+        (["run", "xor", "--lrs", "0.1,x"], "learning rates: expected a positive number, got 'x'"),
+        (["run", "xor", "--lrs", "0.1,0.1"], "learning rates must differ"),
+        (["run", "xor", "--lr", "0.1", "--lrs", "0.1,0.2"], "not allowed with argument --lr"),
+        (["run", "xor", "--lrs", "0.1,0.2", "--select", "top"], "invalid choice: 'top'"),
+        (
+            ["run", "xor", "--lrs", "0.01,0.1", "--select", "val_accuracy"],
+            "validation must hold out between 1 and 3 of the 4 training examples",
+        ),
         (["fly"], "invalid choice: 'fly'"),
         (
             ["run", "xor", "--diverged-as", "drop"],

@@ -585,6 +585,24 @@ def test_lr_sweep_has_an_lr_axis():
     assert not np.allclose(r.trace.test_loss[0, 1, 1], trace.test_loss, rtol=1e-3)
 
 
+ACT_LRS = {"tanh": 3e-3, "relu": 3e-2}  # a factor 10 apart: a swapped pair fails below
+
+
+@pytest.mark.parametrize("mode", ["grouped", "switch"])
+def test_each_activation_at_its_own_lr_equals_it_trained_alone_at_that_lr(mode):
+    acts = tuple(ACT_LRS)
+    r = small(acts, optimizer=optax.adam, act_lrs=tuple(ACT_LRS.values()), mode=mode).run()
+    assert r.final("test_accuracy").shape == (2, 3)  # [acts, seeds]: no lr axis
+    for a, act in enumerate(acts):
+        state, trace = alone(r.study, act, seed=1, lr=ACT_LRS[act], acts=acts)
+        group, pos = (r.states[a], (1,)) if mode == "grouped" else (r.states[0], (a, 1))
+        assert_trees_close(jax.tree.map(lambda x, p=pos: x[p], group.params), state.params)
+        assert_trace_matches(jax.tree.map(lambda x, a=a: x[a, 1], r.trace), trace, act)
+        # the other activation's rate trains another model
+        other = alone(r.study, act, seed=1, lr=ACT_LRS[acts[1 - a]], acts=acts)[1]
+        assert not np.allclose(r.trace.test_loss[a, 1], other.test_loss, rtol=1e-3)
+
+
 def test_gradient_clipping_is_per_model_not_across_the_ensemble():
     # a global-norm clip inside the vmapped call sees one model's gradient, as alone
     clip = optax.chain(optax.clip_by_global_norm(0.05), optax.sgd(0.5))
@@ -609,6 +627,10 @@ def test_gradient_clipping_is_per_model_not_across_the_ensemble():
         (dict(loss="bce"), "needs 2 classes"),
         (dict(loss="mse"), "unknown loss 'mse'"),
         (dict(lrs=(1e-3,)), "lrs= needs optimizer to be a function"),
+        (dict(act_lrs=(1e-3,)), "act_lrs= needs optimizer to be a function"),
+        (dict(optimizer=optax.sgd, act_lrs=(0.1, 0.2)), "act_lrs has 2 learning rates for 1"),
+        (dict(optimizer=optax.sgd, act_lrs=(0.0,)), "act_lrs must be positive finite"),
+        (dict(optimizer=optax.sgd, lrs=(0.1,), act_lrs=(0.1,)), "not both"),
     ],
 )
 def test_bad_study_arguments_give_clear_errors(kw, match):
