@@ -31,6 +31,7 @@ __all__ = [
     "final_distribution",
     "layer_heatmap",
     "learning_curves",
+    "ratio_curve",
     "save",
     "time_to_threshold",
     "unit_fractions",
@@ -430,6 +431,49 @@ def time_to_threshold(
     ax.grid(alpha=0.3)
     ax.set_title(f"time to threshold ({seeds} seeds; legend: reached / seeds)")
     _legend(fig, *ax.get_legend_handles_labels())
+    return fig
+
+
+def ratio_curve(
+    x,
+    ratio,
+    low,
+    high,
+    *,
+    xlabel: str,
+    ylabel: str,
+    reference: float | None = None,
+) -> Figure:
+    """A ratio with its CI band against a threshold (log y), harder thresholds to the right.
+
+    x, ratio, low, high: [thresholds]. A non-finite ratio (the threshold not reached by half
+    the seeds) leaves a gap; an infinite bound is drawn to the axis' edge. ``reference``: a
+    claimed ratio, dashed, and 1 (no difference) dotted.
+    """
+    x, r, lo, hi = (np.asarray(v, dtype=float) for v in (x, ratio, low, high))
+    if not x.shape == r.shape == lo.shape == hi.shape or x.ndim != 1:
+        raise ValueError(f"x, ratio, low, high must be [thresholds] alike; got {x.shape} etc.")
+    fig = Figure(figsize=(6.0, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    ok = np.isfinite(r) & (r > 0)
+    finite = np.concatenate([r[ok], lo[np.isfinite(lo) & (lo > 0)], hi[np.isfinite(hi)]])
+    top = 2 * max([*finite, reference or 1.0, 1.0])
+    bottom = 0.5 * min([*finite, 1.0])
+    style = _styles(1)[0]
+    band_lo = np.where(np.isfinite(lo) & (lo > 0), lo, bottom)
+    band_hi = np.where(np.isfinite(hi), hi, top)
+    ax.fill_between(x, band_lo, band_hi, where=ok, color=style["color"], alpha=0.2, lw=0)
+    ax.plot(x, np.where(ok, r, np.nan), marker="o", ms=3, label="ratio (95 % CI)", **style)
+    ax.axhline(1.0, color="black", lw=0.8, ls=":")
+    if reference is not None:
+        ax.axhline(reference, color="black", lw=1.0, ls="--", label=f"claimed x{reference:g}")
+    ax.set_yscale("log")
+    ax.set_ylim(bottom, top)
+    ax.invert_xaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize="small")
     return fig
 
 

@@ -185,16 +185,19 @@ class Study:
         ~2x as long to compile and only pays back over many models)."""
         if getattr(self.model, "contraction", None) != "auto":
             return self.model
-        mesh = execution.mesh_for(self.seeds)
-        models = self.seeds * len(self.lrs or (0,)) // (1 if mesh is None else mesh.size)
+        models = self.seeds * len(self.lrs or (0,)) // self._devices()
         return self.model if models >= UNROLL_MIN_MODELS else self.model.clone(contraction="dot")
+
+    def _devices(self) -> int:
+        """The local devices the seeds are sharded over (``execution.mesh_for``)."""
+        mesh = execution.mesh_for(self.seeds)
+        return 1 if mesh is None else mesh.size
 
     def layout(self) -> dict:
         """How the models will be laid out (nothing is compiled): ``seed_loop`` as resolved
         ("vmap", "map" or "blocks"), ``block`` (models per block; None: all at once),
         ``devices`` the seeds are sharded over, and the model's ``contraction``."""
-        mesh = execution.mesh_for(self.seeds)
-        devices = 1 if mesh is None else mesh.size
+        devices = self._devices()
         block = _block(self, self.seeds // devices)
         return {
             "seed_loop": {None: "vmap", 1: "map"}.get(block, "blocks"),
@@ -235,13 +238,15 @@ def _at_least_one(**fields) -> None:
 def _block(study: Study, seeds: int) -> int | None:
     """Models per block on a device holding ``seeds`` (None: all at once, 1: a loop)."""
     loop = study.seed_loop
-    if loop == "vmap" or (loop == "auto" and _sizes(study)[0] >= MAP_ABOVE_PARAMS):
-        return None if loop == "vmap" else 1
+    if loop == "vmap":
+        return None
     if loop == "map":
+        return 1
+    params, units = _sizes(study)
+    if loop == "auto" and params >= MAP_ABOVE_PARAMS:
         return 1
     if study.block is not None:
         return None if study.block >= seeds else study.block
-    params, units = _sizes(study)
     batch = study.batch_size or study.data.x_train.shape[0]
     # parameters, gradients and optimizer state; every hidden unit's values per example
     per_model = 4 * (3 * params + LIVE_PER_UNIT * batch * units)

@@ -299,6 +299,7 @@ def write(
         "command": command or "python " + " ".join(sys.argv),
         "dataset": result.study.data.name,
         "data_source": result.study.data.source,
+        "classes": int(result.study.data.num_classes),
         "seeds": int(result.study.seeds),
         "activations": list(result.activations),
         "steps": int(result.config.steps),

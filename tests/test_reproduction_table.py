@@ -1,12 +1,19 @@
 """REPRODUCTION.md's verdict rules, on hand-made numbers (no training): one case of each
-verdict per rule, and the section rendered from hand-made ``analysis.json`` files."""
+verdict per rule, and the section rendered from hand-made ``analysis.json`` files; then the
+committed data (``reproduction/``): its per-seed outcomes give its tables, and REPRODUCTION.md
+is what they generate."""
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
+from actlab import outcome as actlab_outcome
 from experiments import reproduction_table as R
 
 INF = math.inf
@@ -394,7 +401,7 @@ def test_section_without_runs_and_the_check_flag(tmp_path):
     assert text.count("No run found") == len(R.STUDIES) and R.problems(text) == []
     md = tmp_path / "R.md"
     md.write_text(f"head\n{R.START}\nold\n{R.END}\ntail\n")
-    runs = ["--runs", str(tmp_path)]
+    runs = ["--data", str(tmp_path)]
     with pytest.raises(SystemExit) as e:
         R.main([*runs, "--check", str(md)])
     assert e.value.code == 1  # stale
@@ -408,3 +415,49 @@ def test_problems_finds_the_retired_word():
     assert R.problems("| a | b | **disagree** |")
     assert R.problems("| a | b | **partly** |")
     assert not R.problems("| a | b | **inconclusive**: CI holds 0 |")
+
+
+# ----------------------------------------------------------------------------- committed data
+
+COMMITTED = sorted(p.parent.name for p in R.DATA.glob("*/seeds.csv"))
+
+
+def test_every_study_has_committed_data():
+    expected = {name for name, _, _ in R.STUDIES} | {f"xor_{f}" for f in R.FIXES}
+    assert set(COMMITTED) == expected
+
+
+@pytest.mark.parametrize("name", COMMITTED)
+def test_committed_seeds_give_the_committed_tables(name):
+    """Every seed of every activation is in seeds.csv, and the analysis' headline figures
+    follow from it: the diverged counts, deep XOR's outcome counts, the intention-to-treat
+    summary of the final test accuracy (to the CSV's 7 significant digits)."""
+    a = json.loads((R.DATA / name / "analysis.json").read_text())
+    seeds = pd.read_csv(R.DATA / name / "seeds.csv")
+    acts = a["activations"]
+    assert list(seeds.activation.unique()) == acts
+    for act in acts:
+        assert sorted(seeds[seeds.activation == act].seed) == list(range(a["seeds"]))
+    diverged = seeds.diverged_at >= 0
+    assert {k: int(diverged[seeds.activation == k].sum()) for k in acts} == a["n_diverged"]
+    if "outcomes" in a:  # deep XOR: solved / stuck / nan, every seed in one
+        for row in a["outcomes"]:
+            mine = seeds[seeds.activation == row["name"]]
+            assert int((mine.outcome == row["outcome"]).sum()) == row["k"], row
+    table = a.get("summary") or a.get("dead_units")
+    if table is not None and "classes" in a:
+        acc = np.stack([seeds[seeds.activation == k].test_accuracy.to_numpy() for k in acts])
+        div = np.stack([diverged[seeds.activation == k].to_numpy() for k in acts])
+        got = actlab_outcome.summary(acc, div, acts, "test_accuracy", a["classes"])
+        mean = "mean" if "summary" in a else "test_accuracy"
+        want = pd.DataFrame(table).set_index("name").loc[acts]
+        np.testing.assert_allclose(got["mean"], want[mean], rtol=1e-6)
+
+
+def test_reproduction_md_is_what_the_committed_data_generate():
+    script = Path(R.__file__)
+    done = subprocess.run(
+        [sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    assert R.main(["--check"]) == 0
