@@ -61,14 +61,14 @@ class Snapshot(NamedTuple):
     """A ``Run``'s progress between two chunks. Holds references, not copies (JAX arrays are
     immutable and the trace chunks are never modified), so taking one is free."""
 
-    states: list  # Run.states: one TrainState per activation group
+    states: list  # Run.real_states(): one TrainState per activation group, no padding
     traces: list  # Run.traces: Trace chunks of numpy arrays
     intervals_done: int
     timing: dict
 
 
 def snapshot(run: Run) -> Snapshot:
-    return Snapshot(list(run.states), list(run.traces), run.intervals_done, dict(run.timing))
+    return Snapshot(run.real_states(), list(run.traces), run.intervals_done, dict(run.timing))
 
 
 def result(run: Run, snap: Snapshot) -> Result:
@@ -289,7 +289,7 @@ def restore(run: Run, out: str | os.PathLike, fp: dict | None = None) -> dict:
         raise ValueError(f"{path}: {meta['groups']} state groups, the run has {len(run.states)}")
     keys = {(g, i) for g, i, _ in meta["keys"]}
     states = []
-    for g, template in enumerate(run.states):
+    for g, template in enumerate(run.real_states()):  # the padding is not saved
         leaves, treedef = jax.tree.flatten(template)
         names = {f"state_{g}_{i}" for i in range(len(leaves))}
         if {k for k in arrays if k.startswith(f"state_{g}_")} != names:
@@ -304,7 +304,7 @@ def restore(run: Run, out: str | os.PathLike, fp: dict | None = None) -> dict:
                     f"the run has {want.dtype}{list(want.shape)}"
                 )
             v = jax.random.wrap_key_data(a, impl=jax.random.key_impl(t)) if _is_key(t) else a
-            new.append(jax.device_put(v, t.sharding))
+            new.append(jnp.asarray(v) if not _is_key(t) else v)
         states.append(jax.tree.unflatten(treedef, new))
     trace = Trace(*(arrays[f"trace_{f}"] for f in Trace._fields))
     evals = trace.step.shape[run.axis]
@@ -313,7 +313,8 @@ def restore(run: Run, out: str | os.PathLike, fp: dict | None = None) -> dict:
             f"{path}: {evals} evaluations saved for {meta['intervals_done']} intervals"
         )
     compile_now = run.timing["compile_s"]
-    run.states, run.traces, run.intervals_done = states, [trace], int(meta["intervals_done"])
+    run.set_states(states)
+    run.traces, run.intervals_done = [trace], int(meta["intervals_done"])
     # this session's init run is thrown away; its compilation was real time spent
     run.timing = {"compile_s": meta["timing"]["compile_s"] + compile_now}
     run.timing["train_s"] = meta["timing"]["train_s"]

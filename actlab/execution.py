@@ -74,16 +74,44 @@ class Program(NamedTuple):
 
 
 def mesh_for(seeds: int, devices: Sequence | None = None) -> jax.sharding.Mesh | None:
-    """A 1-D mesh over the local devices when the seed axis divides evenly, else None.
+    """A 1-D mesh over the local devices (no more of them than there are seeds), or None
+    for one. Seeds that do not divide evenly are padded to a multiple (``slots``, ``pad``).
 
     Models are independent, so the partitioned program needs no communication. On a CPU,
     ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` makes N host devices, one thread
     each, which runs many small models in parallel better than intra-op threading does.
     """
     devices = jax.local_devices() if devices is None else list(devices)
-    if len(devices) < 2 or seeds % len(devices):
+    n = min(len(devices), int(seeds))
+    if n < 2:
         return None
-    return jax.sharding.Mesh(np.array(devices), ("seeds",))
+    return jax.sharding.Mesh(np.array(devices[:n]), ("seeds",))
+
+
+def slots(seeds: int, mesh: jax.sharding.Mesh | None) -> int:
+    """Models per activation (and lr) as laid out: ``seeds`` padded to a multiple of the
+    mesh. The padding trains copies of the last seed and never leaves ``Run``."""
+    n = 1 if mesh is None else mesh.size
+    return -(-int(seeds) // n) * n
+
+
+def pad(tree, axis: int, to: int):
+    """Every leaf extended along ``axis`` to length ``to`` by repeating its last entry."""
+
+    def one(x):
+        n = x.shape[axis]
+        if n >= to:
+            return x
+        index = np.minimum(np.arange(to), n - 1)  # indexing works on key arrays too
+        return x[(slice(None),) * axis + (index,)]
+
+    return jax.tree.map(one, tree)
+
+
+def unpad(tree, axis: int, n: int):
+    """Every leaf cut to its first ``n`` entries along ``axis`` (the real seeds)."""
+    cut = lambda x: x if x.shape[axis] == n else x[(slice(None),) * axis + (slice(0, n),)]
+    return jax.tree.map(cut, tree)
 
 
 CACHE_BYTES = 1 << 20  # a block's working set: ~ a core's L2 (deep XOR: 50 models measured best)

@@ -68,7 +68,8 @@ class Study:
     working set of ``execution.CACHE_BYTES``), one block after another, so that the cost
     stays linear in the number of models. ``"auto"`` maps from ``MAP_ABOVE_PARAMS``
     parameters per model and runs blocks below. Seeds are sharded over the local devices
-    when their number divides evenly (``execution.mesh_for``). ``Run.layout`` says what was
+    (``execution.mesh_for``), padded to a multiple of them where they do not divide evenly
+    (the padding never reaches a result or a checkpoint). ``Run.layout`` says what was
     chosen. The layouts train the same models, to float rounding (``tests/test_study.py``).
     """
 
@@ -185,24 +186,27 @@ class Study:
         ~2x as long to compile and only pays back over many models)."""
         if getattr(self.model, "contraction", None) != "auto":
             return self.model
-        models = self.seeds * len(self.lrs or (0,)) // self._devices()
+        devices, slots = self._devices()
+        models = slots * len(self.lrs or (0,)) // devices
         return self.model if models >= UNROLL_MIN_MODELS else self.model.clone(contraction="dot")
 
-    def _devices(self) -> int:
-        """The local devices the seeds are sharded over (``execution.mesh_for``)."""
+    def _devices(self) -> tuple[int, int]:
+        """(local devices the seeds are sharded over, seeds padded to a multiple of them)."""
         mesh = execution.mesh_for(self.seeds)
-        return 1 if mesh is None else mesh.size
+        return (1 if mesh is None else mesh.size), execution.slots(self.seeds, mesh)
 
     def layout(self) -> dict:
         """How the models will be laid out (nothing is compiled): ``seed_loop`` as resolved
         ("vmap", "map" or "blocks"), ``block`` (models per block; None: all at once),
-        ``devices`` the seeds are sharded over, and the model's ``contraction``."""
-        devices = self._devices()
-        block = _block(self, self.seeds // devices)
+        ``devices`` the seeds are sharded over, ``padding`` (slots added to make the seeds
+        divide evenly over them), and the model's ``contraction``."""
+        devices, slots = self._devices()
+        block = _block(self, slots // devices)
         return {
             "seed_loop": {None: "vmap", 1: "map"}.get(block, "blocks"),
             "block": block,
             "devices": devices,
+            "padding": slots - self.seeds,
             "contraction": getattr(self._model(), "contraction", None),
         }
 
@@ -287,6 +291,9 @@ class Run:
         self.layout = study.layout()
         self.block, self.seed_loop = self.layout["block"], self.layout["seed_loop"]
         mesh = execution.mesh_for(study.seeds)
+        self.slots = execution.slots(study.seeds, mesh)
+        # the seeds axis of a group's states: after the activation (switch) and lr axes
+        self._state_seeds = int(switch) + int(study.lrs is not None)
 
         def trains(arrays):
             d = data._replace(
@@ -305,14 +312,30 @@ class Run:
         )
         self._compiled: dict[int, Any] = {}
         self.timing = {"compile_s": 0.0, "train_s": 0.0}
+        keys = execution.pad(seed_keys(study.seeds, study.seed, study.hold), 0, self.slots)
         keys, self._arrays = self.program.place(
-            seed_keys(study.seeds, study.seed, study.hold),
-            (data.x_train, data.y_train, data.x_test, data.y_test),
+            keys, (data.x_train, data.y_train, data.x_test, data.y_test)
         )
         init = self._timed_compile(self.program.init, keys, self._lrs, self._arrays)
         self.states, first = self._timed_run(init, keys, self._lrs, self._arrays)
+        first = self._real_trace(first)
         self.traces = [jax.tree.map(lambda a: np.expand_dims(np.asarray(a), self.axis), first)]
         self.intervals_done = 0
+
+    def _real_trace(self, trace):
+        """A trace without the padding slots: ``[acts, lrs?, seeds, ...]``."""
+        return execution.unpad(trace, self.axis - 1, self.study.seeds)
+
+    def real_states(self) -> list[TrainState]:
+        """The states of the study's own seeds (the padding slots cut off)."""
+        return execution.unpad(self.states, self._state_seeds, self.study.seeds)
+
+    def set_states(self, states: list[TrainState]) -> None:
+        """Take the study's own seeds' states (as ``real_states`` gives them), padded again
+        and placed as the current ones (a checkpoint of any device count)."""
+        padded = execution.pad(states, self._state_seeds, self.slots)
+        place = lambda new, old: jax.device_put(new, old.sharding)
+        self.states = jax.tree.map(place, padded, self.states)
 
     def _timed_compile(self, fn, *args):
         t = time.perf_counter()
@@ -348,13 +371,14 @@ class Run:
         if k not in self._compiled:
             self._compiled[k] = self._timed_compile(self.program.advance, *args, k)
         self.states, tr = self._timed_run(self._compiled[k], *args)
+        tr = self._real_trace(tr)
         keep = min(k, left)
         self.traces.append(jax.tree.map(lambda a: np.asarray(a).take(range(keep), self.axis), tr))
         self.intervals_done += keep
 
     def result(self) -> Result:
         trace = Trace(*(np.concatenate(parts, self.axis) for parts in zip(*self.traces)))
-        return Result(self.study, self.cfg, trace, self.states, dict(self.timing))
+        return Result(self.study, self.cfg, trace, self.real_states(), dict(self.timing))
 
 
 class TrainedModel:

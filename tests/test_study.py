@@ -244,7 +244,8 @@ LAYOUTS = pytest.mark.xdist_group("layouts")
 @pytest.mark.parametrize("mode", ["grouped", "switch"])
 def test_small_model_layout_trains_the_same_models_as_the_vmap_path(layouts, mode):
     new, old = layouts[mode]
-    want = {"seed_loop": "blocks", "block": 2, "devices": 1, "contraction": "unrolled"}
+    want = {"seed_loop": "blocks", "block": 2, "devices": 1, "padding": 0}
+    want["contraction"] = "unrolled"
     assert new.layout == want
     assert old.layout["seed_loop"] == "vmap" and old.layout["contraction"] == "dot"
     n, o = new.result(), old.result()
@@ -478,6 +479,19 @@ m = poisoned_twins(s.replace(seed_loop="map"), "relu", seed=1)
 for t in (v, m):
     assert len(jax.tree.leaves(t.clean.states[0].params)[0].sharding.device_set) == 2
 np.save({out!r}, np.stack([v.clean.trace.test_loss, m.clean.trace.test_loss]))
+# 3 seeds on 2 devices: padded to 4 slots, sharded; the padding reaches no result or file
+from actlab import checkpoint
+odd = small(FAMILY, seeds=3)
+assert odd.layout()["devices"] == 2 and odd.layout()["padding"] == 1
+run = odd.start()
+run.advance(2)
+assert len(jax.tree.leaves(run.states[0].params)[0].sharding.device_set) == 2
+checkpoint.save({ckpt!r}, run, chunk=2)  # resumed on one device by the test
+run.advance()
+r = run.result()
+assert r.final("test_loss").shape == (3, 3) and r.diverged_at.shape == (3, 3)
+assert jax.tree.leaves(r.states[0].params)[0].shape[0] == 3
+np.save({odd!r}, r.trace.test_loss)
 try:
     for t in (v, m):
         assert_poison_stays_local(t)
@@ -491,27 +505,51 @@ open({log!r}, "w").write(log)
 class Sharded(NamedTuple):
     test_loss: Any  # [loops (vmap, map), acts, seeds, evals]
     isolation: str  # "ok", or the failed assertion
+    padded: Any  # 3 seeds on 2 devices (4 slots): test_loss [acts, seeds, evals]
+    checkpoint: Any  # the padded run's folder, saved after its first 2 intervals
 
 
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory):
     """The family's study on 2 host devices, vmap (in chunks) and map, each with a twin."""
     d = tmp_path_factory.mktemp("sharded")
-    out, log = d / "test_loss.npy", d / "isolation.txt"
-    code = SHARDED.format(tests=os.path.dirname(__file__), out=str(out), log=str(log))
+    out, log, odd, ckpt = d / "test_loss.npy", d / "isolation.txt", d / "odd.npy", d / "ckpt"
+    code = SHARDED.format(
+        tests=os.path.dirname(__file__), out=str(out), log=str(log), odd=str(odd), ckpt=str(ckpt)
+    )
     flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2"
     env = {**os.environ, "XLA_FLAGS": flags.strip()}
     p = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
     )
     assert p.returncode == 0, p.stderr[-5000:]
-    return Sharded(np.load(out), log.read_text())
+    return Sharded(np.load(out), log.read_text(), np.load(odd), ckpt)
 
 
 @FAMILY_GROUP
 def test_seeds_sharded_over_two_host_devices_train_the_same_models(sharded, family):
     for test_loss in sharded.test_loss:  # vmap, then lax.map, over each device's seeds
         np.testing.assert_allclose(test_loss, family.trace.test_loss, rtol=1e-5, atol=1e-6)
+
+
+@FAMILY_GROUP
+def test_seeds_that_do_not_divide_the_devices_are_padded_and_train_the_same_models(sharded, family):
+    # seed i's keys do not depend on the seed count: the family's first 3 are the same models
+    want = family.trace.test_loss[:, :3]
+    np.testing.assert_allclose(sharded.padded, want, rtol=1e-5, atol=1e-6)
+
+
+@FAMILY_GROUP
+def test_a_padded_run_resumes_on_another_device_count(sharded, family):
+    from actlab import checkpoint
+
+    assert jax.local_device_count() == 1
+    run = small(FAMILY, seeds=3).start()
+    meta = checkpoint.restore(run, sharded.checkpoint)
+    assert meta["intervals_done"] == 2 and run.slots == 3
+    run.advance()
+    got = run.result().trace.test_loss
+    np.testing.assert_allclose(got, family.trace.test_loss[:, :3], rtol=1e-5, atol=1e-6)
 
 
 @FAMILY_GROUP
