@@ -42,7 +42,9 @@ from actlab.train import Trace
 NPZ = "checkpoint.npz"
 SIDECAR = "checkpoint.json"
 FORMAT = 1
-LABELS = ("name",)  # Study fields that label it without changing what it trains
+# Study fields that label it or lay it out without changing what it trains: a checkpoint
+# holds every seed's states, whatever chunks made them
+LABELS = ("name", "max_memory")
 META = (  # the keys of every FORMAT meta
     "intervals_done",
     "num_intervals",
@@ -318,6 +320,7 @@ def restore(run: Run, out: str | os.PathLike, fp: dict | None = None) -> dict:
     # this session's init run is thrown away; its compilation was real time spent
     run.timing = {"compile_s": meta["timing"]["compile_s"] + compile_now}
     run.timing["train_s"] = meta["timing"]["train_s"]
+    run.timing["model_chunks"] = len(run.ranges)
     return meta
 
 

@@ -2,7 +2,8 @@
 
     actlab run EXPERIMENT [--acts a,b] [--seeds N] [--steps N | --epochs E]
                           [--lr X | --lrs X,Y,... [--select METRIC] [--validation N]
-                          [--select-seeds K]] [--dataset D] [--out DIR] [--quick] [--chunks K]
+                          [--select-seeds K]] [--max-memory SIZE] [--dataset D] [--out DIR]
+                          [--quick] [--chunks K]
                           [--resume | --resume-or-start] [--threshold METRIC=VALUE]
                           [--diverged-as failure|exclude|frozen]
     actlab report DIR [--threshold METRIC=VALUE] [--diverged-as RULE]
@@ -103,6 +104,23 @@ def _lrs(s: str) -> tuple[float, ...]:
     return lrs
 
 
+SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def _size(s: str) -> int:
+    """Bytes from ``SIZE``: a number with an optional K, M, G or T (binary; "GiB", "GB" and
+    "G" alike)."""
+    text = s.strip().upper().removesuffix("B").removesuffix("I")
+    unit = text[-1:] if text[-1:] in SIZE_UNITS else ""
+    try:
+        v = float(text[: len(text) - len(unit)]) * SIZE_UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size such as 512M or 8G, got {s!r}") from None
+    if not (v >= 1 and math.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"must be a positive size, got {s!r}")
+    return int(v)
+
+
 def _share_or_count(s: str) -> int | float:
     v = _positive_float(s)
     if v < 1:
@@ -196,6 +214,13 @@ def run_options(run: argparse.ArgumentParser, *, threshold: bool = True) -> None
     )
     run.add_argument(
         "--select-seeds", type=_positive_int, help="seeds of the selection (default --seeds)"
+    )
+    run.add_argument(
+        "--max-memory",
+        type=_size,
+        metavar="SIZE",
+        help="device memory for the models, e.g. 512M or 8G: more seeds run in chunks, one "
+        "after another through the same program (same results)",
     )
     run.add_argument("--dataset", help="dataset name (actlab list shows them)")
     run.add_argument("--quick", action="store_true", help="CI-sized settings")
@@ -314,7 +339,10 @@ def _run(args, command: list[str]) -> int:
 
 def train(name: str, study, out: Path, args, **kw):
     """``execute`` the study into ``out``, or with ``--select`` ``execute_selected``: each
-    activation at its own selected rate. Returns the ``Result`` of the comparison."""
+    activation at its own selected rate. Returns the ``Result`` of the comparison.
+    ``--max-memory`` bounds the models' device memory (``Study.max_memory``)."""
+    if getattr(args, "max_memory", None) is not None:
+        study = study.replace(max_memory=args.max_memory)
     if args.select is None:
         return execute(name, study, out, args.chunks, **kw)
     chosen, result = execute_selected(

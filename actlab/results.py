@@ -264,6 +264,7 @@ def summary(
             "compile_s": round(result.timing["compile_s"], 3),
             "train_s": round(result.timing["train_s"], 3),
             "models": models,
+            "model_chunks": int(result.timing.get("model_chunks", 1)),
             "steps": int(result.config.steps),
             "model_steps_per_s": models
             * int(result.steps[-1])

@@ -35,6 +35,7 @@ from actlab.train import (
     Optimizer,
     Trace,
     TrainState,
+    binary,
     make_train,
     model_for,
     seed_keys,
@@ -95,6 +96,7 @@ class Study:
     train_eval_examples: int = 10_000
     census_examples: int | None = None  # the unit census's sample (None: the train-eval one)
     curve_examples: int | None = None  # examples per split before the last point (None: all)
+    max_memory: int | None = None  # bytes per device for the models; more: chunks (``Run``)
     name: str = "study"
 
     def __post_init__(self):
@@ -147,6 +149,7 @@ class Study:
             census_examples=self.census_examples,
             curve_examples=self.curve_examples,
             block=self.block,
+            max_memory=self.max_memory,
         )
         if self.epochs is not None and not 0 < self.epochs < math.inf:
             raise ValueError(f"epochs must be a positive finite number, got {self.epochs!r}")
@@ -191,22 +194,55 @@ class Study:
         return self.model if models >= UNROLL_MIN_MODELS else self.model.clone(contraction="dot")
 
     def _devices(self) -> tuple[int, int]:
-        """(local devices the seeds are sharded over, seeds padded to a multiple of them)."""
-        mesh = execution.mesh_for(self.seeds)
-        return (1 if mesh is None else mesh.size), execution.slots(self.seeds, mesh)
+        """(local devices a chunk's seeds are sharded over, its seeds padded to a multiple)."""
+        seeds = self.chunk_seeds()
+        mesh = execution.mesh_for(seeds)
+        return (1 if mesh is None else mesh.size), execution.slots(seeds, mesh)
+
+    def bytes_per_seed(self) -> int:
+        """An upper-bound estimate of the device memory one seed's models take (every
+        activation, every lr): per model, 4 float32 copies of the parameters (parameters,
+        gradients, two optimizer moments) and ``LIVE_PER_UNIT`` floats per hidden value of
+        the larger of a batch and an evaluation chunk. From shapes; nothing is compiled."""
+        params, units = _sizes(self)
+        batch = max(
+            self.batch_size or self.data.x_train.shape[0], Config._field_defaults["eval_chunk"]
+        )
+        per_model = 4 * (4 * params + LIVE_PER_UNIT * batch * units)
+        return per_model * len(self.activations) * len(self.lrs or (0,))
+
+    def chunk_seeds(self) -> int:
+        """Seeds per model chunk: all of them, or as many as ``max_memory`` holds on each
+        local device (``bytes_per_seed``) times the devices. Raises ``ValueError`` with the
+        numbers when not even one seed fits."""
+        if self.max_memory is None:
+            return self.seeds
+        need = self.bytes_per_seed()
+        fit = self.max_memory // need
+        if fit < 1:
+            raise ValueError(
+                f"max_memory={self.max_memory} bytes per device holds no seed: one seed's "
+                f"{len(self.activations) * len(self.lrs or (0,))} models need ~{need} bytes "
+                f"(an upper-bound estimate); accepted: at least {need}"
+            )
+        devices = min(len(jax.local_devices()), self.seeds)
+        return int(min(self.seeds, fit * devices))
 
     def layout(self) -> dict:
         """How the models will be laid out (nothing is compiled): ``seed_loop`` as resolved
         ("vmap", "map" or "blocks"), ``block`` (models per block; None: all at once),
-        ``devices`` the seeds are sharded over, ``padding`` (slots added to make the seeds
-        divide evenly over them), and the model's ``contraction``."""
+        ``devices`` the seeds are sharded over, ``padding`` (slots added to make a chunk's
+        seeds divide evenly over them), ``model_chunks`` (``max_memory``: chunks of seeds
+        run one after another through the same program) and the model's ``contraction``."""
         devices, slots = self._devices()
         block = _block(self, slots // devices)
+        chunk = self.chunk_seeds()
         return {
             "seed_loop": {None: "vmap", 1: "map"}.get(block, "blocks"),
             "block": block,
             "devices": devices,
-            "padding": slots - self.seeds,
+            "padding": slots - chunk,
+            "model_chunks": -(-self.seeds // chunk),
             "contraction": getattr(self._model(), "contraction", None),
         }
 
@@ -230,6 +266,13 @@ class Study:
             if callback is not None:
                 callback(r)
         return r.result()
+
+
+def _join(trees: list, axis: int):
+    """Trees with the same structure concatenated leaf by leaf along ``axis`` (one: itself)."""
+    if len(trees) == 1:
+        return trees[0]
+    return jax.tree.map(lambda *xs: jnp.concatenate(xs, axis), *trees)
 
 
 def _at_least_one(**fields) -> None:
@@ -262,7 +305,8 @@ def _sizes(study: Study) -> tuple[int, int]:
     activation; shapes only, nothing computed."""
     d = study.data
     acts = study.activations if study.mode == "switch" else study.activations[:1]
-    model = model_for(study.config()._replace(acts=acts), d)
+    # the model as declared: its contraction does not change shapes (and config() needs these)
+    model = study.model.clone(acts=tuple(acts), classes=1 if binary(study.loss) else d.num_classes)
     x = d.normalise(d.x_train[:1])
     shapes = jax.eval_shape(model.init, jax.random.key(0), x, 0)
     params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(shapes))
@@ -275,7 +319,10 @@ class Run:
     """A study in progress: device states, the traces so far, timings; advance in chunks.
 
     ``states`` is one stacked ``TrainState`` per activation group (grouped mode: one per
-    activation, leading axes ``[lrs?, seeds]``; switch mode: one, ``[acts, lrs?, seeds]``).
+    activation, leading axes ``[lrs?, seeds]``; switch mode: one, ``[acts, lrs?, seeds]``),
+    on the devices, padded to ``slots`` seeds. With ``model_chunks > 1`` (``max_memory``)
+    they hold every seed, unpadded, in host memory, and each ``advance`` runs the chunks
+    (``ranges`` of seeds) one after another through the same compiled program.
     """
 
     def __init__(self, study: Study):
@@ -290,8 +337,10 @@ class Run:
         self._lrs = jnp.asarray(lrs if lrs is not None else 0.0, jnp.float32)
         self.layout = study.layout()
         self.block, self.seed_loop = self.layout["block"], self.layout["seed_loop"]
-        mesh = execution.mesh_for(study.seeds)
-        self.slots = execution.slots(study.seeds, mesh)
+        chunk = study.chunk_seeds()
+        self.ranges = [(a, min(a + chunk, study.seeds)) for a in range(0, study.seeds, chunk)]
+        mesh = execution.mesh_for(chunk)
+        self.slots = execution.slots(chunk, mesh)
         # the seeds axis of a group's states: after the activation (switch) and lr axes
         self._state_seeds = int(switch) + int(study.lrs is not None)
 
@@ -311,31 +360,53 @@ class Run:
             lr_per_act=study.act_lrs is not None,
         )
         self._compiled: dict[int, Any] = {}
-        self.timing = {"compile_s": 0.0, "train_s": 0.0}
-        keys = execution.pad(seed_keys(study.seeds, study.seed, study.hold), 0, self.slots)
-        keys, self._arrays = self.program.place(
-            keys, (data.x_train, data.y_train, data.x_test, data.y_test)
-        )
-        init = self._timed_compile(self.program.init, keys, self._lrs, self._arrays)
-        self.states, first = self._timed_run(init, keys, self._lrs, self._arrays)
-        first = self._real_trace(first)
+        self.timing = {"compile_s": 0.0, "train_s": 0.0, "model_chunks": len(self.ranges)}
+        arrays = (data.x_train, data.y_train, data.x_test, data.y_test)
+        parts = []
+        for a, b in self.ranges:
+            keys = seed_keys(b - a, study.seed, study.hold, first=a)
+            keys, self._arrays = self.program.place(execution.pad(keys, 0, self.slots), arrays)
+            init = self._timed_compile(self.program.init, keys, self._lrs, self._arrays)
+            states, first = self._timed_run(init, keys, self._lrs, self._arrays)
+            self._placement = jax.tree.map(lambda x: x.sharding, states)
+            parts.append((self._park(states, a, b), self._real_trace(first, b - a)))
+        self.states = _join([p[0] for p in parts], self._state_seeds)
+        first = _join([p[1] for p in parts], self.axis - 1)
         self.traces = [jax.tree.map(lambda a: np.expand_dims(np.asarray(a), self.axis), first)]
         self.intervals_done = 0
 
-    def _real_trace(self, trace):
+    def _real_trace(self, trace, seeds: int):
         """A trace without the padding slots: ``[acts, lrs?, seeds, ...]``."""
-        return execution.unpad(trace, self.axis - 1, self.study.seeds)
+        return execution.unpad(trace, self.axis - 1, seeds)
+
+    def _park(self, states: list[TrainState], a: int, b: int) -> list[TrainState]:
+        """A chunk's device states (seeds ``a:b``): as they are when there is one chunk,
+        else unpadded into host memory, so that one chunk at a time holds the device."""
+        if len(self.ranges) == 1:
+            return states
+        real = execution.unpad(states, self._state_seeds, b - a)
+        return jax.device_put(real, jax.local_devices(backend="cpu")[0])
+
+    def _chunk(self, a: int, b: int) -> list[TrainState]:
+        """Seeds ``a:b`` of the parked states, padded and placed as the program expects."""
+        ax = self._state_seeds
+        part = jax.tree.map(lambda x: x[(slice(None),) * ax + (slice(a, b),)], self.states)
+        return jax.device_put(execution.pad(part, ax, self.slots), self._placement)
 
     def real_states(self) -> list[TrainState]:
         """The states of the study's own seeds (the padding slots cut off)."""
+        if len(self.ranges) > 1:
+            return self.states
         return execution.unpad(self.states, self._state_seeds, self.study.seeds)
 
     def set_states(self, states: list[TrainState]) -> None:
         """Take the study's own seeds' states (as ``real_states`` gives them), padded again
-        and placed as the current ones (a checkpoint of any device count)."""
+        and placed as the current ones (a checkpoint of any device count or chunking)."""
+        if len(self.ranges) > 1:
+            self.states = jax.device_put(states, jax.local_devices(backend="cpu")[0])
+            return
         padded = execution.pad(states, self._state_seeds, self.slots)
-        place = lambda new, old: jax.device_put(new, old.sharding)
-        self.states = jax.tree.map(place, padded, self.states)
+        self.states = jax.device_put(padded, self._placement)
 
     def _timed_compile(self, fn, *args):
         t = time.perf_counter()
@@ -367,11 +438,17 @@ class Run:
         if k < 1:
             raise ValueError(f"intervals must be >= 1, got {intervals!r}")
         t0 = jnp.int32(self.intervals_done * self.cfg.eval_every)
-        args = (self.states, self._lrs, self._arrays, t0)
-        if k not in self._compiled:
-            self._compiled[k] = self._timed_compile(self.program.advance, *args, k)
-        self.states, tr = self._timed_run(self._compiled[k], *args)
-        tr = self._real_trace(tr)
+        done, traces = [], []
+        for a, b in self.ranges:  # one chunk on the device at a time
+            states = self.states if len(self.ranges) == 1 else self._chunk(a, b)
+            args = (states, self._lrs, self._arrays, t0)
+            if k not in self._compiled:
+                self._compiled[k] = self._timed_compile(self.program.advance, *args, k)
+            states, tr = self._timed_run(self._compiled[k], *args)
+            done.append(self._park(states, a, b))
+            traces.append(self._real_trace(tr, b - a))
+        self.states = _join(done, self._state_seeds)
+        tr = _join(traces, self.axis - 1)
         keep = min(k, left)
         self.traces.append(jax.tree.map(lambda a: np.asarray(a).take(range(keep), self.axis), tr))
         self.intervals_done += keep

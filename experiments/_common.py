@@ -75,7 +75,7 @@ def parser(doc: str) -> argparse.ArgumentParser:
     return p
 
 
-SELECT_OPTIONS = ("select", "validation", "select_seeds")
+SELECT_OPTIONS = ("select", "validation", "select_seeds", "max_memory")  # cli.train's
 
 
 # ----------------------------------------------------------------------------- outcomes
@@ -203,6 +203,12 @@ def _repeatable(study: actlab.Study):
     return once
 
 
+def _alone(study: actlab.Study, act: str) -> actlab.Study:
+    """``study`` with ``act`` alone (at its own learning rate, where each has one)."""
+    own = None if study.act_lrs is None else (study.act_lrs[study.activations.index(act)],)
+    return study.replace(activations=(act,), act_lrs=own)
+
+
 def interleaved_timings(
     study: actlab.Study,
     repetitions: int,
@@ -225,7 +231,7 @@ def interleaved_timings(
         raise ValueError(f"repetitions must be >= 1, got {repetitions!r}")
     acts = list(study.activations)
     lean = _lean(study, steps, seeds)
-    runs = {a: _repeatable(lean.replace(activations=(a,))) for a in acts}
+    runs = {a: _repeatable(_alone(lean, a)) for a in acts}
     for _ in range(warmup):
         for a in acts:
             runs[a]()

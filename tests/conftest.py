@@ -1,5 +1,5 @@
-"""Suite-wide settings: strict rank promotion, no network, a private cache, and skips that are
-seen.
+"""Suite-wide settings: strict rank promotion, full-precision matmuls, no network, a private
+cache, and skips that are seen.
 
 A test that needs a dataset that cannot be generated says so with
 ``@pytest.mark.needs_data("fashion_mnist")``. The probe runs when the test is set up, never at
@@ -18,6 +18,10 @@ import pytest
 os.environ.setdefault("ACTLAB_OFFLINE", "1")
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+# the equivalence tests compare float32 models to ~1e-5; on TF32 hardware (Ampere and later
+# GPUs) a default-precision matmul rounds to ~1e-3, so every comparison runs at full precision
+# (a no-op on CPUs)
+jax.config.update("jax_default_matmul_precision", "highest")
 
 REQUIRE_ENV = "ACTLAB_REQUIRE_DATA"
 HOW = {"fashion_mnist": "apt-get install dataset-fashion-mnist"}

@@ -136,7 +136,10 @@ CHANGES = {
     "census_examples": {"census_examples": 2},  # the census is traced: another sample, others
     "curve_examples": {"curve_examples": 2},
 }
-SAME = {"name": {"name": "another label"}}  # checkpoint.LABELS: a label trains nothing
+SAME = {  # checkpoint.LABELS: a label trains nothing, nor does how seeds are chunked
+    "name": {"name": "another label"},
+    "max_memory": {"max_memory": 10**9},
+}
 
 
 def test_every_study_field_is_decided_on():

@@ -308,6 +308,8 @@ ACCEPTED = ", ".join(P.PROTOCOLS)
             ["run", "xor", "--lrs", "0.01,0.1", "--select", "val_accuracy"],
             "validation must hold out between 1 and 3 of the 4 training examples",
         ),
+        (["run", "xor", "--max-memory", "lots"], "expected a size such as 512M or 8G"),
+        (["run", "xor", "--max-memory", "1K"], "max_memory=1024 bytes per device holds no seed"),
         (["fly"], "invalid choice: 'fly'"),
         (
             ["run", "xor", "--diverged-as", "drop"],

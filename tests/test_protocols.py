@@ -325,3 +325,15 @@ def test_experiment_analyse_counts_every_seed(script, monkeypatch):
         act: int(n) for act, n in zip(result.activations, result.diverged.sum(axis=1))
     }
     globals()[f"_check_{script}"](a, result)
+
+
+def test_a_timed_activation_keeps_its_own_learning_rate():
+    import optax
+
+    from experiments import _common as common
+
+    study = P.get("xor").build(P.Overrides(steps=10, acts=("relu", "tanh")))
+    tuned = study.replace(optimizer=optax.sgd, act_lrs=(0.1, 0.02))
+    assert common._alone(tuned, "tanh").act_lrs == (0.02,)
+    assert common._alone(tuned, "relu").activations == ("relu",)
+    assert common._alone(study, "tanh").act_lrs is None

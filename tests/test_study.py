@@ -19,7 +19,7 @@ import pytest
 from helpers import DATA, small
 
 import actlab
-from actlab import activations, execution, models, protocols
+from actlab import activations, checkpoint, execution, models, protocols, results
 from actlab.train import Trace, eval_sizes, make_train, seed_keys
 
 ALL = tuple(activations.REGISTRY)
@@ -244,7 +244,7 @@ LAYOUTS = pytest.mark.xdist_group("layouts")
 @pytest.mark.parametrize("mode", ["grouped", "switch"])
 def test_small_model_layout_trains_the_same_models_as_the_vmap_path(layouts, mode):
     new, old = layouts[mode]
-    want = {"seed_loop": "blocks", "block": 2, "devices": 1, "padding": 0}
+    want = {"seed_loop": "blocks", "block": 2, "devices": 1, "padding": 0, "model_chunks": 1}
     want["contraction"] = "unrolled"
     assert new.layout == want
     assert old.layout["seed_loop"] == "vmap" and old.layout["contraction"] == "dot"
@@ -448,6 +448,36 @@ def test_a_rerun_in_the_same_process_does_not_compile_again(family):
 
 
 @FAMILY_GROUP
+@pytest.mark.parametrize("mode", ["grouped", "switch"])
+def test_models_in_memory_bounded_chunks_equal_one_call(family, mode, tmp_path):
+    # 4 seeds in chunks of 3: (0-2), then (3) padded to 3 slots, one program for both
+    one = family if mode == "grouped" else family.study.replace(mode="switch").run()
+    study = one.study.replace(max_memory=3 * one.study.bytes_per_seed())
+    assert study.layout()["model_chunks"] == 2
+    run = study.start()
+    assert run.ranges == [(0, 3), (3, 4)] and run.slots == 3
+    run.advance(2)
+    checkpoint.save(tmp_path, run, chunk=2)
+    run.advance()
+    r = run.result()
+    assert r.timing["model_chunks"] == 2
+    assert results.summary(r, "chunked")["timing"]["model_chunks"] == 2  # results.json
+    assert_trees_close(one.trace, r.trace)
+    assert_trees_close([s.params for s in one.states], [s.params for s in r.states])
+    # the checkpoint holds every seed: it resumes unchunked, to the same models
+    whole = one.study.start()
+    checkpoint.restore(whole, tmp_path)
+    whole.advance()
+    assert_trees_close(one.trace, whole.result().trace)
+
+
+def test_a_memory_budget_that_holds_no_model_fails_before_training_with_the_numbers():
+    study = small(FAMILY, max_memory=1000)
+    with pytest.raises(ValueError, match=r"max_memory=1000 bytes per device holds no seed: one "):
+        study.start()
+
+
+@FAMILY_GROUP
 def test_switch_and_grouped_agree_where_shapes_agree(family):
     switched = family.study.replace(mode="switch").run()
     np.testing.assert_allclose(family.trace.test_loss, switched.trace.test_loss, 1e-5, 1e-6)
@@ -470,6 +500,7 @@ SHARDED = """
 import sys, traceback
 import jax, numpy as np
 jax.config.update("jax_numpy_rank_promotion", "raise")
+jax.config.update("jax_default_matmul_precision", "highest")  # as conftest.py
 sys.path.insert(0, {tests!r})
 from test_study import FAMILY, assert_poison_stays_local, poisoned_twins, small
 assert jax.device_count() == 2
@@ -541,8 +572,6 @@ def test_seeds_that_do_not_divide_the_devices_are_padded_and_train_the_same_mode
 
 @FAMILY_GROUP
 def test_a_padded_run_resumes_on_another_device_count(sharded, family):
-    from actlab import checkpoint
-
     assert jax.local_device_count() == 1
     run = small(FAMILY, seeds=3).start()
     meta = checkpoint.restore(run, sharded.checkpoint)
