@@ -556,6 +556,20 @@ def mlp_four(a: dict) -> list[str]:
             f"for 80 % power (paired t-test, alpha 0.05).",
         ]
     lines += ["", _diverged(a)]
+    order = sorted(s.items(), key=lambda kv: -_num(kv[1]["mean"]))
+    words = [w for _, w in verdicts(lines)]
+    lines += [
+        "",
+        f"**Reading.** Over {a['seeds']} seeds on {_name(ran_on)}, mean final test accuracy, "
+        "highest first: " + ", ".join(f"{k} {pct(r['mean'])}" for k, r in order) + ". Of the "
+        f"{len(words)} claims, "
+        + ", ".join(f"{words.count(w)} {w}" for w in WORDS if words.count(w))
+        + (
+            f"; a claim that {_name(claimed_on)} decides is not tested on {_name(ran_on)}."
+            if ran_on != claimed_on
+            else "."
+        ),
+    ]
     return lines
 
 
@@ -825,11 +839,14 @@ def catalogue(a: dict) -> list[str]:
             f"{is_zero(step.get('max_hidden_grad_norm')).cell()} |"
         )
     if killed is not None:
+        revive = ""
+        if killed_end is not None and killed_end[0] < killed[0] / 2:
+            revive = ": most of them revive during training"
         lines += [
             "",
             f"**Reading.** Over {a['seeds']} seeds: with biases started at {a['bias_mean']}, "
             f"{_frac(killed)} of ReLU units are {killed_kind} at step 0 and {_frac(killed_end)} "
-            f"at the end ({kill_v.word}); most revive as the first layer moves. Dead at the "
+            f"at the end ({kill_v.word}){revive}. Dead at the "
             "end (the output does not vary, a test every activation could fail): "
             + ", ".join(f"{x} {_frac(ends[x])}" for x in fixes)
             + f", against ReLU {_frac(relu_end)} ({avoid_v.word}).",
