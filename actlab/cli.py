@@ -43,11 +43,22 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shlex
 import sys
 from pathlib import Path
 
-from actlab import activations, data, outcome, protocols, report, results, runtime, selection
+from actlab import (
+    activations,
+    data,
+    distributed,
+    outcome,
+    protocols,
+    report,
+    results,
+    runtime,
+    selection,
+)
 from actlab.runner import (
     Interrupted,
     SaveFailed,
@@ -167,6 +178,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("experiment", help=f"one of: {', '.join(protocols.PROTOCOLS)} (actlab list)")
     run_options(run)
     diverged_option(run)
+    cluster_options(run)
     rep = sub.add_parser("report", help="re-render report.md, tidy table and plots of a run")
     rep.add_argument("dir", type=Path, help="a folder written by actlab run")
     rep.add_argument("--threshold", type=_threshold, help="METRIC=VALUE, e.g. train_error=0.25")
@@ -178,6 +190,51 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))
     sub.add_parser("list", help="list experiments, activations and datasets")
     return p
+
+
+def cluster_options(run: argparse.ArgumentParser) -> None:
+    """How many processes train the seeds (``actlab.distributed``)."""
+    how = run.add_mutually_exclusive_group()
+    how.add_argument(
+        "--processes", type=_positive_int, help="start N local worker processes (one node)"
+    )
+    how.add_argument("--coordinator", metavar="HOST:PORT", help="join this job's coordinator")
+    how.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join the job the environment describes (SLURM, Open MPI, TPU pod)",
+    )
+    run.add_argument("--num-processes", type=_positive_int, help="with --coordinator")
+    run.add_argument("--process-id", type=int, help="with --coordinator: 0 .. N-1")
+
+
+def check_cluster(args) -> None:
+    """``--coordinator`` needs ``--num-processes`` and ``--process-id`` in range; those two
+    need ``--coordinator``."""
+    joined = args.num_processes is not None or args.process_id is not None
+    if args.coordinator is None:
+        if joined:
+            raise UsageError("--num-processes and --process-id go with --coordinator HOST:PORT")
+        return
+    if args.num_processes is None or args.process_id is None:
+        raise UsageError("--coordinator needs --num-processes N and --process-id I")
+    if not 0 <= args.process_id < args.num_processes:
+        raise UsageError(
+            f"--process-id must be in 0 .. {args.num_processes - 1}, got {args.process_id}"
+        )
+
+
+def _without(argv: list[str], flag: str) -> list[str]:
+    """``argv`` without ``flag VALUE`` (or ``flag=VALUE``)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == flag:
+            skip = True
+        elif not a.startswith(f"{flag}="):
+            out.append(a)
+    return out
 
 
 def diverged_option(p: argparse.ArgumentParser) -> None:
@@ -275,7 +332,7 @@ def _run(args, command: list[str]) -> int:
     except (ValueError, FileNotFoundError) as e:
         raise UsageError(str(e)) from None
     out = args.out or Path("runs") / proto.name
-    cmd = shlex.join(command)
+    cmd = os.environ.get(distributed.COMMAND_ENV) or shlex.join(command)
     resume = args.resume or args.resume_or_start
     try:
         result = train(
@@ -310,6 +367,8 @@ def _run(args, command: list[str]) -> int:
             )
         print(f"actlab: error: cannot write {e}; {then}", file=sys.stderr)
         return EXIT_USAGE
+    if not distributed.is_main():  # process 0 writes the report
+        return 0
     render = shlex.join(["actlab", "report", str(out)])
     try:
         rec = report.Record.of(
@@ -443,6 +502,11 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "compare":
             return _compare(args)
+        check_cluster(args)
+        if args.processes is not None:
+            return distributed.launch(_without(argv, "--processes"), args.processes)
+        if args.coordinator is not None or args.distributed:
+            distributed.initialize(args.coordinator, args.num_processes, args.process_id)
         return _run(args, ["actlab", *argv])
     except UsageError as e:
         p.exit(EXIT_USAGE, f"actlab: error: {e}\n")

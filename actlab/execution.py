@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from actlab import distributed
 from actlab.train import Train
 
 P = jax.sharding.PartitionSpec
@@ -74,14 +75,15 @@ class Program(NamedTuple):
 
 
 def mesh_for(seeds: int, devices: Sequence | None = None) -> jax.sharding.Mesh | None:
-    """A 1-D mesh over the local devices (no more of them than there are seeds), or None
-    for one. Seeds that do not divide evenly are padded to a multiple (``slots``, ``pad``).
+    """A 1-D mesh over the devices of every process (no more of them than there are
+    seeds), or None for one. Seeds that do not divide evenly are padded to a multiple
+    (``slots``, ``pad``).
 
     Models are independent, so the partitioned program needs no communication. On a CPU,
     ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` makes N host devices, one thread
     each, which runs many small models in parallel better than intra-op threading does.
     """
-    devices = jax.local_devices() if devices is None else list(devices)
+    devices = jax.devices() if devices is None else list(devices)  # every process's
     n = min(len(devices), int(seeds))
     if n < 2:
         return None
@@ -211,7 +213,8 @@ def build(
 
     def place(keys, arrays) -> tuple[Any, Any]:
         seeds, shared = (jax.sharding.NamedSharding(mesh, p) for p in (P("seeds"), P()))
-        return jax.device_put(keys, seeds), jax.device_put(arrays, shared)
+        on = lambda tree, sharding: jax.tree.map(lambda _: sharding, tree)
+        return distributed.put(keys, on(keys, seeds)), distributed.put(arrays, on(arrays, shared))
 
     init = jax.jit(smap(init_all, (P("seeds"), P(), P())))
     return Program(init, jax.jit(advance_sharded, static_argnums=4), place)

@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from actlab import checkpoint, results, selection
+from actlab import checkpoint, distributed, results, selection
 from actlab.record import Threshold
 
 
@@ -121,6 +121,8 @@ def execute(
     def save(snap: checkpoint.Snapshot) -> None:
         done = snap.intervals_done >= run.num_intervals
         res = checkpoint.result(run, snap)
+        if not distributed.is_main():  # process 0 writes the folder
+            return
         try:
             results.save(res, out, name, complete=done, **saved_kw)
             if done:
@@ -133,9 +135,8 @@ def execute(
     snap = checkpoint.snapshot(run)
     saved = run.intervals_done if meta is not None else -1
     desc = f"{name} {_size(study)}"
-    bar = tqdm(
-        total=run.cfg.steps, initial=run.steps_done, unit="step", disable=not progress, desc=desc
-    )
+    quiet = not progress or not distributed.is_main()
+    bar = tqdm(total=run.cfg.steps, initial=run.steps_done, unit="step", disable=quiet, desc=desc)
     try:
         while not run.done:
             run.advance(per_chunk)
@@ -151,7 +152,8 @@ def execute(
         raise Interrupted(steps_done, run.cfg.steps, saved=saved > 0) from None
     finally:
         bar.close()  # before any message: it starts on a line of its own
-    checkpoint.remove(out)
+    if distributed.is_main():
+        checkpoint.remove(out)
     return run.result()
 
 
@@ -208,10 +210,11 @@ def execute_selected(
         )
         chosen = selection.choose(tuned, metric)
         doc = {"fingerprint": fp, "selection": chosen.to_json()}
-        results.atomic_write(path, lambda tmp: tmp.write_text(json.dumps(doc, indent=1)))
-        results.atomic_write(
-            out / "selection.csv", lambda tmp: chosen.table().to_csv(tmp, index=False)
-        )
+        if distributed.is_main():
+            results.atomic_write(path, lambda tmp: tmp.write_text(json.dumps(doc, indent=1)))
+            results.atomic_write(
+                out / "selection.csv", lambda tmp: chosen.table().to_csv(tmp, index=False)
+            )
         or_start = or_start or resume  # the comparison has not started yet
     final = selection.at_selected(study, chosen)
     result = execute(name, final, out, chunks, resume=resume, or_start=or_start, **kw)

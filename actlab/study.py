@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from actlab import activations, execution, outcome
+from actlab import activations, distributed, execution, outcome
 from actlab.data import Dataset
 from actlab.train import (
     LOSSES,
@@ -225,7 +225,7 @@ class Study:
                 f"{len(self.activations) * len(self.lrs or (0,))} models need ~{need} bytes "
                 f"(an upper-bound estimate); accepted: at least {need}"
             )
-        devices = min(len(jax.local_devices()), self.seeds)
+        devices = min(len(jax.devices()), self.seeds)  # every process's
         return int(min(self.seeds, fit * devices))
 
     def layout(self) -> dict:
@@ -302,7 +302,14 @@ def _block(study: Study, seeds: int) -> int | None:
 
 def _sizes(study: Study) -> tuple[int, int]:
     """(parameters, hidden values captured per example) of one model of the first
-    activation; shapes only, nothing computed."""
+    activation; shapes only, nothing computed. Kept on the (frozen) study: the layout asks
+    several times."""
+    if "_sizes" not in study.__dict__:
+        study.__dict__["_sizes"] = _shapes(study)
+    return study.__dict__["_sizes"]
+
+
+def _shapes(study: Study) -> tuple[int, int]:
     d = study.data
     acts = study.activations if study.mode == "switch" else study.activations[:1]
     # the model as declared: its contraction does not change shapes (and config() needs these)
@@ -376,28 +383,30 @@ class Run:
         self.intervals_done = 0
 
     def _real_trace(self, trace, seeds: int):
-        """A trace without the padding slots: ``[acts, lrs?, seeds, ...]``."""
-        return execution.unpad(trace, self.axis - 1, seeds)
+        """A trace on this host without the padding slots: ``[acts, lrs?, seeds, ...]``."""
+        return execution.unpad(distributed.to_host(trace), self.axis - 1, seeds)
 
     def _park(self, states: list[TrainState], a: int, b: int) -> list[TrainState]:
         """A chunk's device states (seeds ``a:b``): as they are when there is one chunk,
         else unpadded into host memory, so that one chunk at a time holds the device."""
         if len(self.ranges) == 1:
             return states
-        real = execution.unpad(states, self._state_seeds, b - a)
+        real = execution.unpad(distributed.to_host(states), self._state_seeds, b - a)
         return jax.device_put(real, jax.local_devices(backend="cpu")[0])
 
     def _chunk(self, a: int, b: int) -> list[TrainState]:
         """Seeds ``a:b`` of the parked states, padded and placed as the program expects."""
         ax = self._state_seeds
         part = jax.tree.map(lambda x: x[(slice(None),) * ax + (slice(a, b),)], self.states)
-        return jax.device_put(execution.pad(part, ax, self.slots), self._placement)
+        return distributed.put(execution.pad(part, ax, self.slots), self._placement)
 
     def real_states(self) -> list[TrainState]:
-        """The states of the study's own seeds (the padding slots cut off)."""
+        """The states of the study's own seeds (the padding slots cut off), on this host
+        when they span processes (a gathering point: every process calls it alike)."""
         if len(self.ranges) > 1:
             return self.states
-        return execution.unpad(self.states, self._state_seeds, self.study.seeds)
+        states = distributed.to_host(self.states)
+        return execution.unpad(states, self._state_seeds, self.study.seeds)
 
     def set_states(self, states: list[TrainState]) -> None:
         """Take the study's own seeds' states (as ``real_states`` gives them), padded again
@@ -406,7 +415,7 @@ class Run:
             self.states = jax.device_put(states, jax.local_devices(backend="cpu")[0])
             return
         padded = execution.pad(states, self._state_seeds, self.slots)
-        self.states = jax.device_put(padded, self._placement)
+        self.states = distributed.put(padded, self._placement)
 
     def _timed_compile(self, fn, *args):
         t = time.perf_counter()
