@@ -229,7 +229,8 @@ def test_experiment_script_writes_its_analysis_and_the_reproduction_table(tmp_pa
     text = reproduction_table.section(tmp_path)
     assert "ten layers on XOR" in text
     # every claim row of the study carries a verdict and the run's own counts
-    rows = [r for r in text.splitlines() if r.startswith("| ") and "learns XOR" in r]
+    study = text.split("ten layers on XOR", 1)[1]  # past the verdicts-at-a-glance table
+    rows = [r for r in study.splitlines() if r.startswith("| ") and "learns XOR" in r]
     assert [r.split(" | ")[0] for r in rows] == ["| relu learns XOR (reliably)"]
     solved = next(o for o in doc["outcomes"] if o["name"] == "relu" and o["outcome"] == "solved")
     assert f"solved {solved['k']}/3 = " in rows[0]
