@@ -241,7 +241,7 @@ def test_experiment_script_writes_its_analysis_and_the_reproduction_table(tmp_pa
     assert "No run found" in text  # the other studies were not run here
     md = tmp_path / "R.md"
     md.write_text(f"head\n{reproduction_table.START}\nold\n{reproduction_table.END}\ntail\n")
-    assert reproduction_table.main(["--runs", str(tmp_path), "--update", str(md)]) == 0
+    assert reproduction_table.main(["--data", str(tmp_path), "--update", str(md)]) == 0
     new = md.read_text()
     assert new.startswith("head\n") and new.endswith("tail\n") and "\nold\n" not in new
 
