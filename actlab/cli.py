@@ -276,8 +276,9 @@ def run_options(run: argparse.ArgumentParser, *, threshold: bool = True) -> None
         "--max-memory",
         type=_size,
         metavar="SIZE",
-        help="device memory for the models, e.g. 512M or 8G: more seeds run in chunks, one "
-        "after another through the same program (same results)",
+        help="device memory for the models, e.g. 512M or 8G (default: 80%% of the device's "
+        "free memory, less the data): more seeds run in chunks, one after another through the "
+        "same program (same results)",
     )
     run.add_argument("--dataset", help="dataset name (actlab list shows them)")
     run.add_argument("--quick", action="store_true", help="CI-sized settings")

@@ -66,6 +66,17 @@ def to_host(tree):
     return jax.tree.map(one, tree)
 
 
+def smallest(x: int) -> int:
+    """The smallest of every process's ``x`` (a collective where there are several; every
+    process calls it alike): a figure every process must agree on, such as a memory budget."""
+    if jax.process_count() == 1:
+        return int(x)
+    from jax.experimental import multihost_utils
+
+    # float32: without jax_enable_x64 an int64 would be cut to 32 bits
+    return int(np.min(multihost_utils.process_allgather(np.float32(x))))
+
+
 def put(tree, shardings):
     """Host values (the same on every process) placed on ``shardings`` (a matching tree):
     ``jax.device_put`` where this process addresses every device, else each process

@@ -59,6 +59,23 @@ def compile_once(fn, *args):
     return compiled
 
 
+def peak_bytes(compiled) -> int | None:
+    """The peak bytes one device takes to run ``compiled`` (``memory_analysis()``: its peak
+    where the backend reports one, else arguments + outputs + temporaries less the outputs
+    that reuse arguments), or None where the backend does not say."""
+    try:
+        m = compiled.memory_analysis()
+    except (NotImplementedError, RuntimeError):
+        return None
+    if m is None:
+        return None
+    peak = getattr(m, "peak_memory_in_bytes", 0)
+    if peak:
+        return int(peak)
+    sizes = ("argument", "output", "temp")
+    return int(sum(getattr(m, f"{k}_size_in_bytes") for k in sizes) - m.alias_size_in_bytes)
+
+
 class Program(NamedTuple):
     """The compiled-once functions of a study (arrays stacked over every model).
 

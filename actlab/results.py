@@ -265,6 +265,7 @@ def summary(
             "train_s": round(result.timing["train_s"], 3),
             "models": models,
             "model_chunks": int(result.timing.get("model_chunks", 1)),
+            "memory": {k: v for k, v in result.study.memory().items() if k != "chunk_seeds"},
             "steps": int(result.config.steps),
             "model_steps_per_s": models
             * int(result.steps[-1])

@@ -51,3 +51,25 @@ def use_compilation_cache(path: str | os.PathLike | None = None) -> Path | None:
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     return path
+
+
+MEMORY_SHARE = 0.8  # of a device's free memory the models may take (XLA's own buffers, traces)
+
+
+def memory_budget() -> int | None:
+    """Bytes free for one local device's work, times ``MEMORY_SHARE``: ``memory_stats()``'s
+    ``bytes_limit - bytes_in_use`` where the device reports it (GPU, TPU), else on a CPU the
+    available RAM shared by the process's host devices; None where neither answers."""
+    import jax
+
+    devices = jax.local_devices()
+    stats = devices[0].memory_stats() or {}
+    if "bytes_limit" in stats:
+        free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+    elif devices[0].platform == "cpu":
+        import psutil
+
+        free = psutil.virtual_memory().available // len(devices)
+    else:
+        return None
+    return int(free * MEMORY_SHARE)

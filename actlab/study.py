@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from actlab import activations, distributed, execution, outcome
+from actlab import activations, distributed, execution, outcome, runtime
 from actlab.data import Dataset
 from actlab.train import (
     LOSSES,
@@ -45,6 +45,7 @@ MODES = ("grouped", "switch")
 SEED_LOOPS = ("auto", "vmap", "map", "blocks")
 MAP_ABOVE_PARAMS = 20_000  # "auto": per-model parameter count from which seeds run in a loop
 UNROLL_MIN_MODELS = 32  # contraction "auto": fewer models per device keep one matmul a layer
+ESTIMATES = {"shapes": "shapes' upper bound", "compiled": "compiled program's peak"}
 LIVE_PER_UNIT = 8  # floats a step keeps per example and hidden unit (z, h, f', their grads, ...)
 
 
@@ -211,28 +212,36 @@ class Study:
         per_model = 4 * (4 * params + LIVE_PER_UNIT * batch * units)
         return per_model * len(self.activations) * len(self.lrs or (0,))
 
+    def memory(self) -> dict:
+        """How the models share each local device's memory (kept on the study; asked once):
+
+        * ``budget``: bytes per device for the models, ``max_memory`` when given
+          (``source`` "max_memory"), else the device's free memory less the data it holds
+          (``runtime.memory_budget``; ``source`` "device"; None where the device does not say);
+        * ``bytes_per_seed``: one seed's models, every activation and lr. The shapes' upper
+          bound (``estimate`` "shapes") while every seed fits under it; else measured from the
+          compiled program of one evaluation interval for one seed per device
+          (``Compiled.memory_analysis``, the data taken off; ``estimate`` "compiled"), where
+          the backend answers;
+        * ``chunk_seeds``: seeds per model chunk, all of them when they fit.
+
+        Raises ``ValueError`` with the numbers when not even one seed fits.
+        """
+        if "_memory" not in self.__dict__:
+            self.__dict__["_memory"] = _memory_plan(self)
+        return self.__dict__["_memory"]
+
     def chunk_seeds(self) -> int:
-        """Seeds per model chunk: all of them, or as many as ``max_memory`` holds on each
-        local device (``bytes_per_seed``) times the devices. Raises ``ValueError`` with the
-        numbers when not even one seed fits."""
-        if self.max_memory is None:
-            return self.seeds
-        need = self.bytes_per_seed()
-        fit = self.max_memory // need
-        if fit < 1:
-            raise ValueError(
-                f"max_memory={self.max_memory} bytes per device holds no seed: one seed's "
-                f"{len(self.activations) * len(self.lrs or (0,))} models need ~{need} bytes "
-                f"(an upper-bound estimate); accepted: at least {need}"
-            )
-        devices = min(len(jax.devices()), self.seeds)  # every process's
-        return int(min(self.seeds, fit * devices))
+        """Seeds per model chunk: all of them, or as many as each local device's memory holds
+        (``memory``) times the devices."""
+        return self.memory()["chunk_seeds"]
 
     def layout(self) -> dict:
-        """How the models will be laid out (nothing is compiled): ``seed_loop`` as resolved
+        """How the models will be laid out (nothing is trained; a probe is compiled only when
+        the models may not fit in memory, ``memory``): ``seed_loop`` as resolved
         ("vmap", "map" or "blocks"), ``block`` (models per block; None: all at once),
         ``devices`` the seeds are sharded over, ``padding`` (slots added to make a chunk's
-        seeds divide evenly over them), ``model_chunks`` (``max_memory``: chunks of seeds
+        seeds divide evenly over them), ``model_chunks`` (``memory``: chunks of seeds
         run one after another through the same program) and the model's ``contraction``."""
         devices, slots = self._devices()
         block = _block(self, slots // devices)
@@ -300,6 +309,107 @@ def _block(study: Study, seeds: int) -> int | None:
     return execution.block_for(seeds, per_model)
 
 
+def _memory_plan(study: Study) -> dict:
+    """``Study.memory``: the budget, the estimate that decides, and the chunk it gives."""
+    devices = min(len(jax.devices()), study.seeds)  # every process's
+    if study.max_memory is not None:
+        budget, source = int(study.max_memory), "max_memory"
+    else:
+        free = runtime.memory_budget()
+        # every process must cut the same chunks: the tightest device decides
+        budget = None if free is None else distributed.smallest(free) - _data_bytes(study)
+        source = "device"
+    plan = {
+        "budget": budget,
+        "source": source,
+        "bytes_per_seed": study.bytes_per_seed(),
+        "estimate": "shapes",
+        "chunk_seeds": study.seeds,
+    }
+    if budget is None or plan["bytes_per_seed"] * -(-study.seeds // devices) <= budget:
+        return plan
+    compiled = _compiled_bytes_per_seed(study)
+    if compiled is not None:
+        plan.update(bytes_per_seed=compiled, estimate="compiled")
+    need, models = plan["bytes_per_seed"], len(study.activations) * len(study.lrs or (0,))
+    if budget < need:
+        where = (
+            f"max_memory={budget} bytes per device"
+            if source == "max_memory"
+            else f"the device's free memory ({budget} bytes for the models: "
+            f"{runtime.MEMORY_SHARE:.0%} of what is free, less the data)"
+        )
+        raise ValueError(
+            f"{where} holds no seed: one seed's {models} models need ~{need} bytes "
+            f"(the {ESTIMATES[plan['estimate']]}); accepted: at least {need}"
+        )
+    plan["chunk_seeds"] = int(min(study.seeds, budget // need * devices))
+    return plan
+
+
+def _data_bytes(study: Study) -> int:
+    """Bytes of the data arrays, which every device holds once for all its models."""
+    d = study.data
+    return sum(int(np.asarray(x).nbytes) for x in (d.x_train, d.y_train, d.x_test, d.y_test))
+
+
+def _compiled_bytes_per_seed(study: Study) -> int | None:
+    """The peak bytes a device takes for one seed's models in one evaluation interval: the
+    compiled program of a probe with one seed per device (``Compiled.memory_analysis``),
+    less the data; None where the backend does not say. Only shapes are traced."""
+    devices = min(len(jax.devices()), study.seeds)
+    probe = study.replace(seeds=devices)
+    probe.__dict__["_memory"] = {"chunk_seeds": devices}  # the probe itself plans nothing
+    program, slots = _program(probe)
+    keys = seed_keys(devices, study.seed, study.hold)
+    keys, arrays = program.place(execution.pad(keys, 0, slots), _arrays(study.data))
+    lrs = _lr_array(study)
+    states, _ = program.init.eval_shape(keys, lrs, arrays)
+    compiled = program.advance.lower(states, lrs, arrays, jnp.int32(0), 1).compile()
+    peak = execution.peak_bytes(compiled)
+    return None if peak is None else max(1, peak - _data_bytes(study))
+
+
+def _groups(study: Study) -> list[tuple[str, ...]]:
+    """The activation groups: all in one (switch mode), or one per activation."""
+    return [study.activations] if study.mode == "switch" else [(a,) for a in study.activations]
+
+
+def _arrays(d: Dataset) -> tuple:
+    return (d.x_train, d.y_train, d.x_test, d.y_test)
+
+
+def _lr_array(study: Study) -> jax.Array:
+    """The learning rates the program takes: the sweep ``[lrs]``, one per activation
+    ``[acts]``, or a placeholder 0 (the optimizer is a transformation)."""
+    lrs = study.lrs if study.lrs is not None else study.act_lrs
+    return jnp.asarray(lrs if lrs is not None else 0.0, jnp.float32)
+
+
+def _program(study: Study) -> tuple[execution.Program, int]:
+    """The study's ``Program`` for one model chunk, and the chunk's seed slots (padded to
+    divide over the devices)."""
+    cfg = study.config()
+    chunk = study.chunk_seeds()
+    mesh = execution.mesh_for(chunk)
+    data = study.data
+
+    def trains(arrays):
+        d = data._replace(x_train=arrays[0], y_train=arrays[1], x_test=arrays[2], y_test=arrays[3])
+        return [make_train(cfg._replace(acts=g), d) for g in _groups(study)]
+
+    program = execution.build(
+        trains,
+        acts=len(study.activations),
+        switch=study.mode == "switch",
+        lr_axis=study.lrs is not None,
+        block=study.layout()["block"],
+        mesh=mesh,
+        lr_per_act=study.act_lrs is not None,
+    )
+    return program, execution.slots(chunk, mesh)
+
+
 def _sizes(study: Study) -> tuple[int, int]:
     """(parameters, hidden values captured per example) of one model of the first
     activation; shapes only, nothing computed. Kept on the (frozen) study: the layout asks
@@ -335,40 +445,21 @@ class Run:
     def __init__(self, study: Study):
         self.study = study
         self.cfg = study.config()
-        data = study.data
         switch = study.mode == "switch"
-        self.groups = [study.activations] if switch else [(a,) for a in study.activations]
+        self.groups = _groups(study)
         self.num_intervals = -(-self.cfg.steps // self.cfg.eval_every)
         self.axis = 2 + (study.lrs is not None)  # where the evals axis goes in a trace
-        lrs = study.lrs if study.lrs is not None else study.act_lrs
-        self._lrs = jnp.asarray(lrs if lrs is not None else 0.0, jnp.float32)
+        self._lrs = _lr_array(study)
         self.layout = study.layout()
         self.block, self.seed_loop = self.layout["block"], self.layout["seed_loop"]
         chunk = study.chunk_seeds()
         self.ranges = [(a, min(a + chunk, study.seeds)) for a in range(0, study.seeds, chunk)]
-        mesh = execution.mesh_for(chunk)
-        self.slots = execution.slots(chunk, mesh)
+        self.program, self.slots = _program(study)
         # the seeds axis of a group's states: after the activation (switch) and lr axes
         self._state_seeds = int(switch) + int(study.lrs is not None)
-
-        def trains(arrays):
-            d = data._replace(
-                x_train=arrays[0], y_train=arrays[1], x_test=arrays[2], y_test=arrays[3]
-            )
-            return [make_train(self.cfg._replace(acts=g), d) for g in self.groups]
-
-        self.program = execution.build(
-            trains,
-            acts=len(study.activations),
-            switch=switch,
-            lr_axis=study.lrs is not None,
-            block=self.block,
-            mesh=mesh,
-            lr_per_act=study.act_lrs is not None,
-        )
         self._compiled: dict[int, Any] = {}
         self.timing = {"compile_s": 0.0, "train_s": 0.0, "model_chunks": len(self.ranges)}
-        arrays = (data.x_train, data.y_train, data.x_test, data.y_test)
+        arrays = _arrays(study.data)
         parts = []
         for a, b in self.ranges:
             keys = seed_keys(b - a, study.seed, study.hold, first=a)

@@ -452,7 +452,8 @@ def test_a_rerun_in_the_same_process_does_not_compile_again(family):
 def test_models_in_memory_bounded_chunks_equal_one_call(family, mode, tmp_path):
     # 4 seeds in chunks of 3: (0-2), then (3) padded to 3 slots, one program for both
     one = family if mode == "grouped" else family.study.replace(mode="switch").run()
-    study = one.study.replace(max_memory=3 * one.study.bytes_per_seed())
+    study = one.study.replace(max_memory=3 * compiled_bytes_per_seed(one.study))
+    assert study.memory()["estimate"] == "compiled"
     assert study.layout()["model_chunks"] == 2
     run = study.start()
     assert run.ranges == [(0, 3), (3, 4)] and run.slots == 3
@@ -469,6 +470,52 @@ def test_models_in_memory_bounded_chunks_equal_one_call(family, mode, tmp_path):
     checkpoint.restore(whole, tmp_path)
     whole.advance()
     assert_trees_close(one.trace, whole.result().trace)
+
+
+def compiled_bytes_per_seed(study) -> int:
+    """One seed's bytes as the compiled probe measures them: asked under a budget that the
+    shapes' bound (larger) does not meet, but the compiled figure does."""
+    plan = study.replace(max_memory=study.bytes_per_seed()).memory()
+    assert plan["estimate"] == "compiled" and plan["chunk_seeds"] == study.seeds, plan
+    return plan["bytes_per_seed"]
+
+
+def test_the_compiled_estimate_lies_between_the_parameters_and_the_shapes_bound():
+    study = small(FAMILY, seeds=4)
+    params = sum(x.size for x in jax.tree.leaves(study.start().states[0].params)) // 4
+    per_seed = compiled_bytes_per_seed(study)
+    # parameters, gradients and Adam's two moments, float32, for each activation's model
+    assert 4 * 4 * params * len(FAMILY) <= per_seed < study.bytes_per_seed()
+
+
+def test_without_max_memory_the_budget_is_the_devices_free_memory_less_the_data(monkeypatch):
+    study = small(FAMILY, seeds=4)
+    plan = study.memory()
+    data = sum(x.nbytes for x in (DATA.x_train, DATA.y_train, DATA.x_test, DATA.y_test))
+    assert plan["source"] == "device" and plan["chunk_seeds"] == 4
+    assert plan["budget"] == pytest.approx(actlab.runtime.memory_budget() - data, rel=0.05)
+    # a device with room for 3 seeds' models next to the data: chunks of 3
+    per_seed = compiled_bytes_per_seed(study)
+    monkeypatch.setattr(actlab.runtime, "memory_budget", lambda: data + 3 * per_seed)
+    tight = study.replace()
+    assert tight.memory()["chunk_seeds"] == 3 and tight.layout()["model_chunks"] == 2
+    monkeypatch.setattr(actlab.runtime, "memory_budget", lambda: data + per_seed // 2)
+    with pytest.raises(ValueError, match=r"the device's free memory \(\d+ bytes for the models"):
+        study.replace().memory()
+
+
+def test_the_cpu_budget_is_a_share_of_the_available_ram_per_host_device():
+    import psutil
+
+    budget = actlab.runtime.memory_budget()
+    share = psutil.virtual_memory().available * actlab.runtime.MEMORY_SHARE
+    assert budget == pytest.approx(share / len(jax.local_devices()), rel=0.05)
+
+
+def test_peak_bytes_counts_at_least_the_arguments_and_outputs():
+    x = jnp.ones((1000, 64))
+    compiled = jax.jit(lambda x: jnp.tanh(x @ x.T).sum(0)).lower(x).compile()
+    assert execution.peak_bytes(compiled) >= x.nbytes + 1000 * 4
 
 
 def test_a_memory_budget_that_holds_no_model_fails_before_training_with_the_numbers():
