@@ -193,13 +193,27 @@ def _timing_md(rec: Record) -> str:
                 "models": t["models"],
                 "steps": t["steps"],
                 "model-steps / s": fmt(t["model_steps_per_s"], ",.0f"),
+                "model chunks": t.get("model_chunks", 1),
+                "memory per device": _memory_md(t.get("memory")),
                 "backend": m.get("backend", "?"),
                 "devices": ", ".join(m.get("devices", [])),
                 "jax": m.get("jax", "?"),
             }
         ]
     )
-    return md_table(df, "r" * 5 + "lll")
+    return md_table(df, "r" * 6 + "llll")
+
+
+def _memory_md(memory: dict | None) -> str:
+    """``timing.memory`` in words: each seed's bytes against the budget and where both came
+    from (runs written before it was recorded: "?")."""
+    if not memory:
+        return "?"
+    mib = lambda b: f"{b / 2**20:,.1f} MiB"
+    seed = f"{mib(memory['bytes_per_seed'])}/seed ({memory['estimate']})"
+    if memory["budget"] is None:
+        return f"{seed}, no budget (the device does not say)"
+    return f"{seed} of {mib(memory['budget'])} ({memory['source']})"
 
 
 def markdown(

@@ -219,6 +219,22 @@ def test_timing_and_config(written, rec):
     timing = rows(section(text, "Timing"))[0]
     assert timing[0] == f"{rec.doc['timing']['compile_s']:.1f}"
     assert timing[2] == str(3 * SEEDS) and timing[3] == "20"
+    memory = rec.doc["timing"]["memory"]
+    assert memory["source"] == "device" and memory["estimate"] == "shapes"
+    assert timing[5] == "1"  # model chunks
+    assert timing[6].startswith(f"{memory['bytes_per_seed'] / 2**20:,.1f} MiB/seed (shapes)")
+    assert timing[6].endswith(f"{memory['budget'] / 2**20:,.1f} MiB (device)")
+
+
+def test_the_timing_table_says_how_the_memory_was_planned():
+    from actlab.markdown import _memory_md
+
+    plan = {"budget": 3 * 2**20, "source": "max_memory", "bytes_per_seed": 2**19}
+    got = _memory_md({**plan, "estimate": "compiled"})
+    assert got == "0.5 MiB/seed (compiled) of 3.0 MiB (max_memory)"
+    none = _memory_md({**plan, "budget": None, "estimate": "shapes"})
+    assert none == "0.5 MiB/seed (shapes), no budget (the device does not say)"
+    assert _memory_md(None) == "?"
 
 
 def test_report_from_saved_folder_equals_report_from_result(result, tmp_path):
