@@ -349,8 +349,7 @@ def _memory_plan(study: Study) -> dict:
 
 def _data_bytes(study: Study) -> int:
     """Bytes of the data arrays, which every device holds once for all its models."""
-    d = study.data
-    return sum(int(np.asarray(x).nbytes) for x in (d.x_train, d.y_train, d.x_test, d.y_test))
+    return sum(int(np.asarray(x).nbytes) for x in _arrays(study.data))
 
 
 def _compiled_bytes_per_seed(study: Study) -> int | None:
