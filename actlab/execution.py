@@ -181,36 +181,67 @@ def build(
     block: int | None,
     mesh: jax.sharding.Mesh | None,
     lr_per_act: bool = False,
+    members: Sequence[Sequence[int]] | None = None,
 ) -> Program:
     """The ``Program`` of a study with ``acts`` activations; ``trains(arrays)`` gives one
     ``Train`` per group (one group in switch mode, one per activation otherwise); ``block``
     models per block on each device (``over_models``). ``lr_per_act``: ``lrs`` is ``[acts]``,
-    each activation's own learning rate (grouped mode hands group ``g`` its ``lrs[g]``)."""
+    each activation's own learning rate (grouped mode hands group ``g`` its ``lrs[g]``).
+
+    ``members`` (grouped mode): for each ``Train`` the activations (indices) it serves, in
+    order; default one each. A ``Train`` serving several (their parameters have the same
+    shapes) is traced once, its activation a traced scalar (``lax.switch`` on an unbatched
+    index is a real conditional: only the chosen branch runs), and ``lax.map`` runs its
+    activations one after another through that one body. XLA then compiles the step once
+    for them all rather than once per activation. The states stay one per activation."""
     act = jnp.arange(acts) if switch else 0
     layout = dict(lr_axis=lr_axis, act_axis=switch, block=block, lr_per_act=lr_per_act)
+    if switch:
+        members = [range(acts)]
+    members = [list(m) for m in (members or [[g] for g in range(acts)])]
 
     def stack(traces):
-        return traces[0] if switch else jax.tree.map(lambda *a: jnp.stack(a), *traces)
+        return jax.tree.map(lambda *a: jnp.stack(a), *traces)
 
-    def lr_of(lrs, g):
-        return lrs[g] if lr_per_act and not switch else lrs
+    def lr_of(lrs, m):
+        return lrs[jnp.asarray(m)] if lr_per_act else jnp.broadcast_to(lrs, (len(m), *lrs.shape))
+
+    def each(fn, m, lrs, states=None):
+        """``fn(state, act, lr)`` for the activations ``m`` of one Train (``state`` None in
+        init): static when it serves one, else one body mapped over them; stacked ``[m]``
+        (switch mode: its one group as it is)."""
+        if switch:
+            return fn(None if states is None else states[0], act, lrs)
+        if len(m) == 1:
+            out = fn(None if states is None else states[m[0]], 0, lr_of(lrs, m)[0])
+            return jax.tree.map(lambda a: a[None], out)
+        s = None if states is None else stack([states[g] for g in m])
+        return jax.lax.map(lambda x: fn(*x), (s, jnp.arange(len(m)), lr_of(lrs, m)))
+
+    def regroup(outs):
+        """Per-Train outputs -> states in activation order, traces stacked ``[acts, ...]``."""
+        if switch:
+            return [outs[0][0]], outs[0][1]
+        flat = {}
+        for m, out in zip(members, outs):
+            for j, g in enumerate(m):
+                flat[g] = jax.tree.map(lambda a, j=j: a[j], out)
+        return [flat[g][0] for g in range(acts)], stack([flat[g][1] for g in range(acts)])
 
     def init_all(keys, lrs, arrays):
-        out = [
-            over_models(t.init, 0, state_in=False, **layout)(keys, act, lr_of(lrs, g))
-            for g, t in enumerate(trains(arrays))
-        ]
-        return [o[0] for o in out], stack([o[1] for o in out])
+        outs = []
+        for t, m in zip(trains(arrays), members):
+            f = over_models(t.init, 0, state_in=False, **layout)
+            outs.append(each(lambda _, a, lr, f=f: f(keys, a, lr), m, lrs))
+        return regroup(outs)
 
     def advance_all(states, lrs, arrays, t0, intervals):
-        def one(t):
-            return lambda s, a, lr, t0: t.advance(s, a, lr, t0, intervals)
-
-        out = [
-            over_models(one(t), 1, state_in=True, **layout)(s, act, lr_of(lrs, g), t0)
-            for g, (t, s) in enumerate(zip(trains(arrays), states))
-        ]
-        return [o[0] for o in out], stack([o[1] for o in out])
+        outs = []
+        for t, m in zip(trains(arrays), members):
+            step = lambda s, a, lr, t0, t=t: t.advance(s, a, lr, t0, intervals)
+            f = over_models(step, 1, state_in=True, **layout)
+            outs.append(each(lambda s, a, lr, f=f: f(s, a, lr, t0), m, lrs, states))
+        return regroup(outs)
 
     if mesh is None:
         return Program(jax.jit(init_all), jax.jit(advance_all, static_argnums=4), lambda *a: a)

@@ -5,9 +5,12 @@
 
 Two execution modes give the same models (``tests/test_study.py`` checks it):
 
-* ``"grouped"`` (default): one ``vmap`` over seeds per activation, the activation static
-  inside, all groups in one ``jit``. Nothing is evaluated for an activation it does not use,
-  and each activation keeps its natural parameter shapes (maxout's doubled layers).
+* ``"grouped"`` (default): one ``vmap`` over seeds per activation, all in one ``jit``.
+  Nothing is evaluated for an activation it does not use, and each activation keeps its
+  natural parameter shapes (maxout's doubled layers). Activations whose parameters have the
+  same shapes share one traced step (``_shared``): its activation is a traced scalar, a
+  real conditional, and ``lax.map`` runs them one after another, so XLA compiles the step
+  once, not once per activation.
 * ``"switch"``: one ``vmap`` over a traced activation index (``lax.switch``): every branch
   runs for every model; parameter shapes cover all choices.
 """
@@ -356,6 +359,13 @@ def _compiled_bytes_per_seed(study: Study) -> int | None:
     """The peak bytes a device takes for one seed's models in one evaluation interval: the
     compiled program of a probe with one seed per device (``Compiled.memory_analysis``),
     less the data; None where the backend does not say. Only shapes are traced."""
+    peak = execution.peak_bytes(_probe(study).compile())
+    return None if peak is None else max(1, peak - _data_bytes(study))
+
+
+def _probe(study: Study) -> jax.stages.Lowered:
+    """The lowered program of one evaluation interval for one seed per device (shapes only,
+    nothing compiled or run)."""
     devices = min(len(jax.devices()), study.seeds)
     probe = study.replace(seeds=devices)
     probe.__dict__["_memory"] = {"chunk_seeds": devices}  # the probe itself plans nothing
@@ -364,9 +374,7 @@ def _compiled_bytes_per_seed(study: Study) -> int | None:
     keys, arrays = program.place(execution.pad(keys, 0, slots), _arrays(study.data))
     lrs = _lr_array(study)
     states, _ = program.init.eval_shape(keys, lrs, arrays)
-    compiled = program.advance.lower(states, lrs, arrays, jnp.int32(0), 1).compile()
-    peak = execution.peak_bytes(compiled)
-    return None if peak is None else max(1, peak - _data_bytes(study))
+    return program.advance.lower(states, lrs, arrays, jnp.int32(0), 1)
 
 
 def _groups(study: Study) -> list[tuple[str, ...]]:
@@ -393,9 +401,12 @@ def _program(study: Study) -> tuple[execution.Program, int]:
     mesh = execution.mesh_for(chunk)
     data = study.data
 
+    members = _shared(study)
+
     def trains(arrays):
         d = data._replace(x_train=arrays[0], y_train=arrays[1], x_test=arrays[2], y_test=arrays[3])
-        return [make_train(cfg._replace(acts=g), d) for g in _groups(study)]
+        acts = [tuple(study.activations[g] for g in m) for m in members]
+        return [make_train(cfg._replace(acts=a), d) for a in acts]
 
     program = execution.build(
         trains,
@@ -405,8 +416,23 @@ def _program(study: Study) -> tuple[execution.Program, int]:
         block=study.layout()["block"],
         mesh=mesh,
         lr_per_act=study.act_lrs is not None,
+        members=members,
     )
     return program, execution.slots(chunk, mesh)
+
+
+def _shared(study: Study) -> list[list[int]]:
+    """Which activations share one traced step (``execution.build``'s ``members``): in
+    grouped mode, those whose parameters have the same shapes and initial values (the same
+    maxout pieces and no activation parameters; each parameterised activation alone), so
+    each keeps exactly the states it has alone; in switch mode, all in one."""
+    if study.mode == "switch":
+        return [list(range(len(study.activations)))]
+    classes: dict[tuple, list[int]] = {}
+    for g, name in enumerate(study.activations):
+        a = activations.get(name)
+        classes.setdefault((a.pieces, name if a.has_params else None), []).append(g)
+    return list(classes.values())
 
 
 def _sizes(study: Study) -> tuple[int, int]:

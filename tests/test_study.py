@@ -162,6 +162,17 @@ def test_vmapped_run_equals_run_alone(grouped_all, act):
     assert_trace_matches(jax.tree.map(lambda x: x[a, 2], grouped_all.trace), trace, act)
 
 
+def test_activations_with_the_same_parameter_shapes_share_one_step():
+    study = small(("tanh", "relu", "prelu", "maxout", "elu", "leaky_relu"))
+    assert actlab.study._shared(study) == [[0, 1, 4, 5], [2], [3]]
+    assert actlab.study._shared(study.replace(mode="switch")) == [[0, 1, 2, 3, 4, 5]]
+    # one traced step serves the elementwise four: the program has one activation's loops
+    # (and lax.map's over them), where one body per activation would have four times as many
+    loops = lambda acts: actlab.study._probe(small(acts)).as_text().count("stablehlo.while")
+    one, four = loops(("tanh",)), loops(("tanh", "relu", "elu", "leaky_relu"))
+    assert one + 1 <= four <= one + 2, (one, four)
+
+
 @GROUPED
 def test_run_alone_with_another_seed_differs(grouped_all):
     # the control that makes the test above able to fail
