@@ -377,11 +377,6 @@ def _probe(study: Study) -> jax.stages.Lowered:
     return program.advance.lower(states, lrs, arrays, jnp.int32(0), 1)
 
 
-def _groups(study: Study) -> list[tuple[str, ...]]:
-    """The activation groups: all in one (switch mode), or one per activation."""
-    return [study.activations] if study.mode == "switch" else [(a,) for a in study.activations]
-
-
 def _arrays(d: Dataset) -> tuple:
     return (d.x_train, d.y_train, d.x_test, d.y_test)
 
@@ -400,7 +395,6 @@ def _program(study: Study) -> tuple[execution.Program, int]:
     chunk = study.chunk_seeds()
     mesh = execution.mesh_for(chunk)
     data = study.data
-
     members = _shared(study)
 
     def trains(arrays):
@@ -471,7 +465,6 @@ class Run:
         self.study = study
         self.cfg = study.config()
         switch = study.mode == "switch"
-        self.groups = _groups(study)
         self.num_intervals = -(-self.cfg.steps // self.cfg.eval_every)
         self.axis = 2 + (study.lrs is not None)  # where the evals axis goes in a trace
         self._lrs = _lr_array(study)

@@ -167,7 +167,7 @@ def test_activations_with_the_same_parameter_shapes_share_one_step():
     assert actlab.study._shared(study) == [[0, 1, 4, 5], [2], [3]]
     assert actlab.study._shared(study.replace(mode="switch")) == [[0, 1, 2, 3, 4, 5]]
     # one traced step serves the elementwise four: the program has one activation's loops
-    # (and lax.map's over them), where one body per activation would have four times as many
+    # and lax.map's over them (one body per activation gave 19 against one activation's 7)
     loops = lambda acts: actlab.study._probe(small(acts)).as_text().count("stablehlo.while")
     one, four = loops(("tanh",)), loops(("tanh", "relu", "elu", "leaky_relu"))
     assert one + 1 <= four <= one + 2, (one, four)
