@@ -193,7 +193,9 @@ def build(
     shapes) is traced once, its activation a traced scalar (``lax.switch`` on an unbatched
     index is a real conditional: only the chosen branch runs), and ``lax.map`` runs its
     activations one after another through that one body. XLA then compiles the step once
-    for them all rather than once per activation. The states stay one per activation."""
+    for them all rather than once per activation. A ``Train`` serving one runs the same way
+    (a map of one), since the conditional is also what keeps the activation from being
+    fused into, and recomputed in, narrow layers. The states stay one per activation."""
     act = jnp.arange(acts) if switch else 0
     layout = dict(lr_axis=lr_axis, act_axis=switch, block=block, lr_per_act=lr_per_act)
     if switch:
@@ -208,13 +210,10 @@ def build(
 
     def each(fn, m, lrs, states=None):
         """``fn(state, act, lr)`` for the activations ``m`` of one Train (``state`` None in
-        init): static when it serves one, else one body mapped over them; stacked ``[m]``
-        (switch mode: its one group as it is)."""
+        init): one body mapped over them, the activation a traced index (also for one: see
+        ``activations.apply``); stacked ``[m]`` (switch mode: its one group as it is)."""
         if switch:
             return fn(None if states is None else states[0], act, lrs)
-        if len(m) == 1:
-            out = fn(None if states is None else states[m[0]], 0, lr_of(lrs, m)[0])
-            return jax.tree.map(lambda a: a[None], out)
         s = None if states is None else stack([states[g] for g in m])
         return jax.lax.map(lambda x: fn(*x), (s, jnp.arange(len(m)), lr_of(lrs, m)))
 

@@ -10,7 +10,9 @@ Two execution modes give the same models (``tests/test_study.py`` checks it):
   natural parameter shapes (maxout's doubled layers). Activations whose parameters have the
   same shapes share one traced step (``_shared``): its activation is a traced scalar, a
   real conditional, and ``lax.map`` runs them one after another, so XLA compiles the step
-  once, not once per activation.
+  once, not once per activation. An activation alone in its class runs the same way (a map
+  of one): the conditional also keeps it from being fused into narrow layers
+  (``activations.apply``).
 * ``"switch"``: one ``vmap`` over a traced activation index (``lax.switch``): every branch
   runs for every model; parameter shapes cover all choices.
 """
