@@ -196,7 +196,6 @@ def build(
     for them all rather than once per activation. A ``Train`` serving one runs the same way
     (a map of one), since the conditional is also what keeps the activation from being
     fused into, and recomputed in, narrow layers. The states stay one per activation."""
-    act = jnp.arange(acts) if switch else 0
     layout = dict(lr_axis=lr_axis, act_axis=switch, block=block, lr_per_act=lr_per_act)
     if switch:
         members = [range(acts)]
@@ -213,7 +212,7 @@ def build(
         init): one body mapped over them, the activation a traced index (also for one: see
         ``activations.apply``); stacked ``[m]`` (switch mode: its one group as it is)."""
         if switch:
-            return fn(None if states is None else states[0], act, lrs)
+            return fn(None if states is None else states[0], jnp.arange(acts), lrs)
         s = None if states is None else stack([states[g] for g in m])
         return jax.lax.map(lambda x: fn(*x), (s, jnp.arange(len(m)), lr_of(lrs, m)))
 
