@@ -41,6 +41,7 @@ from actlab.train import (
     Trace,
     TrainState,
     binary,
+    check_curve,
     make_train,
     model_for,
     seed_keys,
@@ -61,12 +62,13 @@ class Study:
     ``evals`` evaluation points are spread evenly (``eval_every`` overrides). Each reads
     ``eval_examples`` test examples (None: all), ``train_eval_examples`` training examples
     and the census sample; with ``curve_examples``, the points before the last read at most
-    that many of each (the curves' cost), the last one the stated samples in full
-    (``train.eval_sizes`` says how many; the report's captions too). ``seed`` is the
-    base of every model's random streams; ``hold`` names streams ("init", "data")
-    shared by all seeds. ``lrs`` sweeps the learning rate when ``optimizer`` is a
-    function of it (e.g. ``optax.adam``); ``act_lrs`` instead gives each activation its own
-    (in the order of ``activations``; ``actlab.selection`` picks them on a validation split).
+    that many of each (a pair: ``(test, train)``, each its own), the curves' cost; the last
+    one reads the stated samples in full (``train.eval_sizes`` says how many; the report's
+    captions too). ``seed`` is the base of every model's random streams; ``hold`` names
+    streams ("init", "data") shared by all seeds. ``lrs`` sweeps the learning rate when
+    ``optimizer`` is a function of it (e.g. ``optax.adam``); ``act_lrs`` instead gives each
+    activation its own (in the order of ``activations``; ``actlab.selection`` picks them on
+    a validation split).
 
     ``seed_loop`` is how a device runs its seeds: ``"vmap"`` all at once; ``"map"`` one
     after another (``lax.map``): faster for models whose state is large next to the CPU
@@ -101,7 +103,8 @@ class Study:
     eval_examples: int | None = None
     train_eval_examples: int = 10_000
     census_examples: int | None = None  # the unit census's sample (None: the train-eval one)
-    curve_examples: int | None = None  # examples per split before the last point (None: all)
+    # examples per split before the last point, or (test, train) (None: all)
+    curve_examples: int | tuple[int, int] | None = None
     max_memory: int | None = None  # bytes per device for the models; more: chunks (``Run``)
     name: str = "study"
 
@@ -153,10 +156,10 @@ class Study:
             eval_examples=self.eval_examples,
             train_eval_examples=self.train_eval_examples,
             census_examples=self.census_examples,
-            curve_examples=self.curve_examples,
             block=self.block,
             max_memory=self.max_memory,
         )
+        check_curve(self.curve_examples)
         if self.epochs is not None and not 0 < self.epochs < math.inf:
             raise ValueError(f"epochs must be a positive finite number, got {self.epochs!r}")
         if self.loss not in LOSSES:

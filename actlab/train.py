@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from actlab import activations
@@ -60,9 +61,10 @@ class Config(NamedTuple):
     train_eval_examples: int = 10_000  # first n training examples, for train loss/accuracy
     eval_chunk: int = 1_000  # examples per evaluation batch (bounds memory)
     # at the evaluation points before the last: at most this many examples of each split
-    # (test, train-eval, and the census when it follows the train-eval sample); the final
-    # point reads the samples above in full (None: every point does)
-    curve_examples: int | None = None
+    # (test, train-eval, and the census when it follows the train-eval sample), or a pair
+    # (test, train) for each its own; the final point reads the samples above in full
+    # (None: every point does)
+    curve_examples: int | tuple[int, int] | None = None
     # the unit census (Trace.inactive / dead / saturated; definitions in Trace's docstring):
     # its sample: the first n training examples (None: the train_eval_examples, one pass)
     census_examples: int | None = None
@@ -221,9 +223,9 @@ def check_config(cfg: Config, data: Dataset) -> None:
         raise ValueError(f"saturation must be in (0, 1), got {cfg.saturation}")
     if not 0 < cfg.dead_tol < 1:
         raise ValueError(f"dead_tol must be in (0, 1), got {cfg.dead_tol}")
-    for name in ("census_examples", "curve_examples"):
-        if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
-            raise ValueError(f"{name} must be >= 1 or None, got {getattr(cfg, name)}")
+    if cfg.census_examples is not None and cfg.census_examples < 1:
+        raise ValueError(f"census_examples must be >= 1 or None, got {cfg.census_examples}")
+    check_curve(cfg.curve_examples)
     for a in cfg.acts:
         activations.get(a)
 
@@ -246,13 +248,32 @@ def census_size(cfg: Config, n_train: int, final: bool = True) -> int:
     return _sample(n_train, _limits(cfg, final)[2], cfg.eval_chunk)[0]
 
 
+def check_curve(curve) -> None:
+    """Raise ``ValueError`` unless ``curve`` is None, a count >= 1 or a (test, train) pair."""
+    if curve is not None and not (_counts(curve) and np.min(curve) >= 1):
+        raise ValueError(
+            f"curve_examples must be a count >= 1, a pair (test, train) of them, or None, "
+            f"got {curve!r}"
+        )
+
+
+def _counts(curve) -> int:
+    """1 for one count, 2 for a pair of counts, 0 for anything else."""
+    whole = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+    if whole(curve):
+        return 1
+    return 2 if isinstance(curve, tuple) and len(curve) == 2 and all(map(whole, curve)) else 0
+
+
 def _limits(cfg: Config, final: bool) -> tuple[int | None, int, int]:
     """Examples evaluated at a point: (test, train-eval, census) limits."""
     census = cfg.census_examples
     test, train = cfg.eval_examples, cfg.train_eval_examples
     if not final and cfg.curve_examples is not None:
-        test = cfg.curve_examples if test is None else min(test, cfg.curve_examples)
-        train = min(train, cfg.curve_examples)
+        curve = cfg.curve_examples
+        c_test, c_train = (curve, curve) if _counts(curve) == 1 else curve
+        test = c_test if test is None else min(test, c_test)
+        train = min(train, c_train)
     return test, train, train if census is None else census
 
 

@@ -345,10 +345,15 @@ def test_nan_in_one_model_of_a_block_leaves_the_others_bit_identical(block_twins
 # -- evaluation that costs what it tells: a subsample before the last point -----------------
 
 
-def test_curve_examples_thin_the_points_before_the_last_and_not_the_last():
+@pytest.mark.parametrize(
+    "curve, test, train",
+    [(32, 32, 32), ((16, 32), 16, 32)],  # one count for both splits; a (test, train) pair
+    ids=["one", "pair"],
+)
+def test_curve_examples_thin_the_points_before_the_last_and_not_the_last(curve, test, train):
     kw = dict(seeds=2, train_eval_examples=64)
-    thin = small(("tanh",), curve_examples=32, **kw).run()  # DATA: 256 train, 128 test examples
-    sub = small(("tanh",), eval_examples=32, **{**kw, "train_eval_examples": 32}).run()
+    thin = small(("tanh",), curve_examples=curve, **kw).run()  # DATA: 256 train, 128 test
+    sub = small(("tanh",), eval_examples=test, **{**kw, "train_eval_examples": train}).run()
     full = small(("tanh",), **kw).run()
     jax.tree.map(np.testing.assert_array_equal, thin.states[0].params, full.states[0].params)
     for field in ("test_loss", "train_loss", "test_accuracy", "dead"):
@@ -358,7 +363,13 @@ def test_curve_examples_thin_the_points_before_the_last_and_not_the_last():
         if field.endswith("loss"):  # the control: the last point did read more examples
             assert not np.array_equal(t[:, :, -1], s[:, :, -1]), field
     sizes = eval_sizes(thin.config, 256, 128)
-    assert sizes == {"test": [32, 128], "train": [32, 64], "census": [32, 64]}
+    assert sizes == {"test": [test, 128], "train": [train, 64], "census": [train, 64]}
+
+
+@pytest.mark.parametrize("curve", [0, (16, 0), (16,), [16, 32], 2.5, True])
+def test_a_curve_sample_that_is_not_counts_is_refused(curve):
+    with pytest.raises(ValueError, match="curve_examples must be a count >= 1, a pair"):
+        small(("tanh",), curve_examples=curve).run()
 
 
 # -- every activation, switch: one vmap over a traced activation index ------------------------
