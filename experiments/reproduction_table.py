@@ -937,7 +937,53 @@ def alexnet(a: dict) -> list[str]:
             + " | ".join(f"{r['relu_reached']}, {r['tanh_reached']}" for r in curve)
             + " |",
         ]
-    return lines
+    return lines + ["", _alexnet_reading(a, v)]
+
+
+def _alexnet_reading(a: dict, verdict) -> str:
+    """004's generated interpretation: the 25 % crossing, the threshold curve's CIs sorted
+    by side of 1 (ReLU sooner, tanh sooner, neither), and what the verdict rests on."""
+    main = a["thresholds"][0]
+    rates = a.get("lrs")
+    how = (
+        "each activation at its own selected learning rate ("
+        + ", ".join(f"{k} {x:g}" for k, x in rates.items())
+        + ")"
+        if rates
+        else "one shared learning rate"
+    )
+    lo, hi = a["ratio_ci"]
+    text = (
+        f"**Reading.** Over {a['seeds']} seeds per activation on {_name(a['dataset'])}, "
+        f"{a['epochs']:.2g} epochs, {how}: ReLU reaches 25 % training error after a median "
+        f"of {_fmt(main['relu_median_steps'])} steps and tanh after "
+        f"{_fmt(main['tanh_median_steps'])}, tanh / ReLU x{_fmt(a['ratio_steps'], '.2f')} "
+        f"[{_fmt(lo, '.2f')}, {_fmt(hi, '.2f')}], against the paper's ~6x."
+    )
+    curve = a.get("threshold_curve")
+    if curve:
+        side = {"relu": [], "tanh": []}
+        for r in curve:
+            low, high = r["ratio_ci_low"], r["ratio_ci_high"]
+            if low is not None and low > 1:
+                side["relu"].append(pct(r["threshold"], 0))
+            elif high is not None and high < 1:
+                side["tanh"].append(pct(r["threshold"], 0))
+        said = lambda xs: f"{len(xs)}" + (f" ({', '.join(xs)})" if xs else "")  # noqa: E731
+        text += (
+            f" Over the {len(curve)} thresholds from {pct(curve[0]['threshold'], 0)} down to "
+            f"{pct(curve[-1]['threshold'], 0)}, the ratio's CI is above 1 (ReLU sooner) at "
+            f"{said(side['relu'])}, below 1 (tanh sooner) at {said(side['tanh'])}, and holds "
+            f"1 at the other {len(curve) - len(side['relu']) - len(side['tanh'])} (each a "
+            "95 % CI, not corrected for the number of thresholds)."
+        )
+    sec = a.get("seconds_per_step")
+    if sec:
+        text += (
+            f" A step costs {sec['relu']:.2f} s (ReLU) and {sec['tanh']:.2f} s (tanh) per "
+            f"model, so seconds give x{_fmt(a.get('ratio_seconds'), '.2f')} at 25 %."
+        )
+    return text + f" Verdict: **{verdict.word}**."
 
 
 def _interval(x, lo, hi) -> str:

@@ -356,6 +356,28 @@ def alexnet() -> dict:
     }
 
 
+def test_alexnet_reading_sorts_the_threshold_curve_by_side_of_one():
+    a = alexnet()
+    point = lambda t, lo, hi: {"threshold": t, "ratio_ci_low": lo, "ratio_ci_high": hi}  # noqa: E731
+    a["threshold_curve"] = [
+        point(0.3, 1.1, 2.0),  # ReLU sooner
+        point(0.25, 0.93, 1.33),  # holds 1
+        point(0.2, 1.0, 1.2),  # touches 1: holds it
+        point(0.15, 0.5, 0.9),  # tanh sooner
+        point(0.1, None, None),  # undefined (not reached): neither side
+    ]
+    a["lrs"] = {"relu": 0.03, "tanh": 0.01}
+    text = R._alexnet_reading(a, R.Verdict("not tested", "ran elsewhere"))
+    assert "each activation at its own selected learning rate (relu 0.03, tanh 0.01)" in text
+    assert "median of 65 steps and tanh after 75, tanh / ReLU x1.15 [0.93, 1.33]" in text
+    assert "5 thresholds from 30 % down to 10 %" in text
+    assert "above 1 (ReLU sooner) at 1 (30 %), below 1 (tanh sooner) at 1 (15 %)" in text
+    assert "holds 1 at the other 3" in text and "0.22 s (ReLU) and 0.23 s (tanh)" in text
+    assert text.endswith("Verdict: **not tested**.")
+    shared = R._alexnet_reading(alexnet(), R.Verdict("not tested", "ran elsewhere"))
+    assert "one shared learning rate" in shared and "thresholds from" not in shared
+
+
 def _write(runs: Path, name: str, doc: dict) -> None:
     (runs / name).mkdir(parents=True)
     (runs / name / "analysis.json").write_text(json.dumps(doc))
