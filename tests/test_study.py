@@ -20,7 +20,7 @@ from helpers import DATA, small
 
 import actlab
 from actlab import activations, checkpoint, execution, models, protocols, results
-from actlab.train import Trace, eval_sizes, make_train, seed_keys
+from actlab.train import Trace, _limits, eval_sizes, make_train, seed_keys
 
 ALL = tuple(activations.REGISTRY)
 # activations with neither learnable parameters nor pieces: alone, all have the same shapes
@@ -345,12 +345,8 @@ def test_nan_in_one_model_of_a_block_leaves_the_others_bit_identical(block_twins
 # -- evaluation that costs what it tells: a subsample before the last point -----------------
 
 
-@pytest.mark.parametrize(
-    "curve, test, train",
-    [(32, 32, 32), ((16, 32), 16, 32)],  # one count for both splits; a (test, train) pair
-    ids=["one", "pair"],
-)
-def test_curve_examples_thin_the_points_before_the_last_and_not_the_last(curve, test, train):
+def test_curve_examples_thin_the_points_before_the_last_and_not_the_last():
+    curve, test, train = (16, 32), 16, 32  # a (test, train) pair, each split its own
     kw = dict(seeds=2, train_eval_examples=64)
     thin = small(("tanh",), curve_examples=curve, **kw).run()  # DATA: 256 train, 128 test
     sub = small(("tanh",), eval_examples=test, **{**kw, "train_eval_examples": train}).run()
@@ -364,6 +360,20 @@ def test_curve_examples_thin_the_points_before_the_last_and_not_the_last(curve, 
             assert not np.array_equal(t[:, :, -1], s[:, :, -1]), field
     sizes = eval_sizes(thin.config, 256, 128)
     assert sizes == {"test": [test, 128], "train": [train, 64], "census": [train, 64]}
+
+
+@pytest.mark.parametrize("count", [32, 8, 100])
+def test_one_curve_count_is_the_pair_of_it(count):
+    # one count serves both splits: the sizes the trained pair above checks, without training
+    one, pair = (
+        small(("tanh",), curve_examples=c, train_eval_examples=64) for c in (count, (count, count))
+    )
+    for final in (False, True):
+        assert _limits(one.config(), final) == _limits(pair.config(), final)
+    assert eval_sizes(one.config(), 256, 128) == eval_sizes(pair.config(), 256, 128)
+    thin = min(count, 64)  # the train-eval sample bounds its curve sample
+    assert eval_sizes(one.config(), 256, 128)["train"] == [thin, 64]
+    assert eval_sizes(one.config(), 256, 128)["test"] == [min(count, 128), 128]
 
 
 @pytest.mark.parametrize("curve", [0, (16, 0), (16,), [16, 32], 2.5, True])
