@@ -250,19 +250,21 @@ def census_size(cfg: Config, n_train: int, final: bool = True) -> int:
 
 def check_curve(curve) -> None:
     """Raise ``ValueError`` unless ``curve`` is None, a count >= 1 or a (test, train) pair."""
-    if curve is not None and not (_counts(curve) and np.min(curve) >= 1):
+    if curve is not None and (_pair(curve) is None or min(_pair(curve)) < 1):
         raise ValueError(
             f"curve_examples must be a count >= 1, a pair (test, train) of them, or None, "
             f"got {curve!r}"
         )
 
 
-def _counts(curve) -> int:
-    """1 for one count, 2 for a pair of counts, 0 for anything else."""
+def _pair(curve) -> tuple[int, int] | None:
+    """``curve_examples`` as (test, train): one count serves both; None if not counts."""
     whole = lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)
     if whole(curve):
-        return 1
-    return 2 if isinstance(curve, tuple) and len(curve) == 2 and all(map(whole, curve)) else 0
+        return curve, curve
+    return (
+        curve if isinstance(curve, tuple) and len(curve) == 2 and all(map(whole, curve)) else None
+    )
 
 
 def _limits(cfg: Config, final: bool) -> tuple[int | None, int, int]:
@@ -270,8 +272,7 @@ def _limits(cfg: Config, final: bool) -> tuple[int | None, int, int]:
     census = cfg.census_examples
     test, train = cfg.eval_examples, cfg.train_eval_examples
     if not final and cfg.curve_examples is not None:
-        curve = cfg.curve_examples
-        c_test, c_train = (curve, curve) if _counts(curve) == 1 else curve
+        c_test, c_train = _pair(cfg.curve_examples)
         test = c_test if test is None else min(test, c_test)
         train = min(train, c_train)
     return test, train, train if census is None else census

@@ -915,8 +915,7 @@ def alexnet(a: dict) -> list[str]:
         _diverged(a),
     ]
     if a.get("lrs"):
-        rates = ", ".join(f"{k} {x:g}" for k, x in a["lrs"].items())
-        lines += ["", f"Learning rates, each activation's own (selected): {rates}."]
+        lines += ["", f"Learning rates, each activation's own (selected): {_rates(a)}."]
     curve = a.get("threshold_curve")
     if curve:
         hard = a.get("comparable_threshold")
@@ -940,16 +939,18 @@ def alexnet(a: dict) -> list[str]:
     return lines + ["", _alexnet_reading(a, v)]
 
 
+def _rates(a: dict) -> str:
+    """004's selected learning rates, "relu 0.03, tanh 0.03"."""
+    return ", ".join(f"{k} {x:g}" for k, x in a["lrs"].items())
+
+
 def _alexnet_reading(a: dict, verdict) -> str:
     """004's generated interpretation: the 25 % crossing, the threshold curve's CIs sorted
     by side of 1 (ReLU sooner, tanh sooner, neither), and what the verdict rests on."""
     main = a["thresholds"][0]
-    rates = a.get("lrs")
     how = (
-        "each activation at its own selected learning rate ("
-        + ", ".join(f"{k} {x:g}" for k, x in rates.items())
-        + ")"
-        if rates
+        f"each activation at its own selected learning rate ({_rates(a)})"
+        if a.get("lrs")
         else "one shared learning rate"
     )
     lo, hi = a["ratio_ci"]
