@@ -250,7 +250,8 @@ def census_size(cfg: Config, n_train: int, final: bool = True) -> int:
 
 def check_curve(curve) -> None:
     """Raise ``ValueError`` unless ``curve`` is None, a count >= 1 or a (test, train) pair."""
-    if curve is not None and (_pair(curve) is None or min(_pair(curve)) < 1):
+    pair = None if curve is None else _pair(curve)
+    if curve is not None and (pair is None or min(pair) < 1):
         raise ValueError(
             f"curve_examples must be a count >= 1, a pair (test, train) of them, or None, "
             f"got {curve!r}"
