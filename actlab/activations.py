@@ -356,7 +356,10 @@ def apply(
     if isinstance(index, int):
         return _call(entries[index], z, slope, k)
     branches = [lambda z, a=a: _call(a, z, slope, k) for a in entries]
-    return jax.lax.switch(index, branches * (2 if len(branches) == 1 else 1), z)
+    if len(branches) == 1:
+        width = z.shape[-1] // k
+        branches.append(lambda z: jnp.zeros((*z.shape[:-1], width), z.dtype))
+    return jax.lax.switch(index, branches, z)
 
 
 def has_unit_derivative(name: str) -> bool:

@@ -76,7 +76,7 @@ def snapshot(run: Run) -> Snapshot:
 def result(run: Run, snap: Snapshot) -> Result:
     """The ``Result`` of ``run`` as it was at ``snap``."""
     trace = Trace(*(np.concatenate(parts, run.axis) for parts in zip(*snap.traces)))
-    return Result(run.study, run.cfg, trace, list(snap.states), dict(snap.timing))
+    return Result(run.study, run.cfg, trace, list(snap.states), dict(snap.timing), run.layout)
 
 
 # ----------------------------------------------------------------------------- fingerprint

@@ -1,28 +1,26 @@
 """How a study's models are laid out on the machine: the vmap / lax.map / shard_map / jit nest.
 
-``build(trains, ...)`` takes the per-model functions of each activation group (``make_train``
-of the data arrays, so the data enter the program as arguments, not as constants) and returns
-a ``Program``: the jitted ``init`` and ``advance`` over every model at once. The layout is all
-static choices, made here and nowhere else:
+``build(trains, layout, acts)`` takes the per-model functions of each activation group
+(``make_train`` of the data arrays, so the data enter the program as arguments, not as
+constants) and a ``layout.Layout`` (every layout decision, made by ``layout.plan``), and
+returns a ``Program``: the jitted ``init`` and ``advance`` over every model at once.
+``assemble(study, layout)`` does both for a study. The nest, inside out:
 
-* ``switch``: one group whose activation index is an axis (``vmap``), or one group per
-  activation with the activation static inside (grouped mode; their results are stacked);
-* ``lr_axis``: a ``vmap`` over learning rates;
-* ``block``: each device's seeds vectorised (``vmap``, ``None``), or in blocks of ``block``
-  models run one block after another (``lax.map`` with a batch size; 1: one by one), so
-  that a block's working set stays in cache (``block_for``);
-* ``mesh``: seeds split over devices (``shard_map``), each device training its own with no
-  communication, or None for one device.
-
-A new layout (a mesh over many processes, models in memory-bounded chunks) is a new choice
-here; ``Run`` only holds state and time.
+* each device's seed slots in blocks of ``layout.block`` models (``vmap`` inside a block,
+  ``lax.map`` over blocks; 1: one model at a time; None: all at once);
+* learning rates (``layout.lr_axis``) one after another (``lax.map``), so a model's rounding
+  does not depend on how many rates are swept;
+* switch mode: a ``vmap`` over the activation index; grouped mode: one traced step per
+  activation group (``layout.members``), its activations one after another;
+* the seed slots split over ``layout.devices`` devices (``shard_map``), each training its
+  own with no communication.
 """
 
 from __future__ import annotations
 
 import collections
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -30,13 +28,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from actlab import distributed
-from actlab.train import Train
+from actlab.train import Train, make_train, seed_keys
 
 P = jax.sharding.PartitionSpec
 
 
 _COMPILED: collections.OrderedDict = collections.OrderedDict()
 COMPILED_KEPT = 16  # programs kept in memory for reuse (the persistent cache keeps the rest)
+# XLA removes a loop that runs once and fuses its body into what surrounds it: a reduction
+# there (a gradient norm) then rounds otherwise than in the same body run in a loop, so an
+# activation alone in its traced step, or a device with one block of models, would train a
+# model other than the same one beside others. Kept as loops, every model's program is the
+# same whatever the run's size (tests/test_invariance.py); throughput measured unchanged
+# (deep XOR 2.31 against 2.32 M model-steps/s, the seed-001 MLP within noise).
+COMPILER_OPTIONS = {"xla_disable_hlo_passes": "simplify-while-loops"}
 
 
 def compile_once(fn, *args):
@@ -53,7 +58,7 @@ def compile_once(fn, *args):
     if key in _COMPILED:
         _COMPILED.move_to_end(key)
         return _COMPILED[key]
-    compiled = _COMPILED[key] = lowered.compile()
+    compiled = _COMPILED[key] = lowered.compile(COMPILER_OPTIONS)
     while len(_COMPILED) > COMPILED_KEPT:
         _COMPILED.popitem(last=False)
     return compiled
@@ -76,42 +81,50 @@ def peak_bytes(compiled) -> int | None:
     return int(sum(getattr(m, f"{k}_size_in_bytes") for k in sizes) - m.alias_size_in_bytes)
 
 
-class Program(NamedTuple):
-    """The compiled-once functions of a study (arrays stacked over every model).
+class Swept(NamedTuple):
+    """What a group's models sweep besides the seeds, an argument of its program (never a
+    constant: XLA folds a constant activation index and removes the conditional, fusing the
+    activation into its neighbours, which rounds a model otherwise than beside others).
 
-    ``init(keys, lrs, arrays) -> (states, trace)``: ``states`` one ``TrainState`` per group,
-    ``trace`` the step-0 record ``[acts, lrs?, seeds]``.
-    ``advance(states, lrs, arrays, t0, intervals) -> (states, traces)``: ``intervals``
-    (static) evaluation intervals from step ``t0``, traces ``[acts, lrs?, seeds, intervals]``.
-    ``place(keys, arrays)``: the inputs put where the program expects them.
+    ``index``: each member activation's index into the group's activations, ``[members]``;
+    ``lrs``: the group's learning rates: the sweep ``[lrs]``, each member's own
+    ``[members]`` (``act_lrs``), or a placeholder 0 (the optimizer is a transformation).
+    """
+
+    index: jax.Array
+    lrs: jax.Array
+
+
+class Program(NamedTuple):
+    """The compiled-once functions of one activation group (``layout.members``), over every
+    seed slot of a chunk; one per group, so a group's arithmetic cannot depend on the other
+    groups of the study (it did when all were one program: ``tests/test_invariance.py``).
+
+    ``init(keys, swept, arrays) -> (states, trace)``: ``states`` one ``TrainState`` per
+    member activation (grouped mode; switch mode: one for all), ``trace`` the step-0
+    record ``[members, lrs?, seeds]``.
+    ``advance(states, swept, arrays, t0, intervals) -> (states, traces)``: ``intervals``
+    (static) evaluation intervals from step ``t0``, traces ``[members, lrs?, seeds,
+    intervals]``. ``place(keys, arrays)``: the inputs put where the program expects them.
+    ``members``: the study's activations it trains, in order.
     """
 
     init: Callable
     advance: Callable
     place: Callable
+    members: tuple[int, ...]
 
 
-def mesh_for(seeds: int, devices: Sequence | None = None) -> jax.sharding.Mesh | None:
-    """A 1-D mesh over the devices of every process (no more of them than there are
-    seeds), or None for one. Seeds that do not divide evenly are padded to a multiple
-    (``slots``, ``pad``).
+def mesh_for(devices: int) -> jax.sharding.Mesh | None:
+    """A 1-D mesh over the first ``devices`` devices of every process, or None for one.
 
     Models are independent, so the partitioned program needs no communication. On a CPU,
     ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` makes N host devices, one thread
     each, which runs many small models in parallel better than intra-op threading does.
     """
-    devices = jax.devices() if devices is None else list(devices)  # every process's
-    n = min(len(devices), int(seeds))
-    if n < 2:
+    if devices < 2:
         return None
-    return jax.sharding.Mesh(np.array(devices[:n]), ("seeds",))
-
-
-def slots(seeds: int, mesh: jax.sharding.Mesh | None) -> int:
-    """Models per activation (and lr) as laid out: ``seeds`` padded to a multiple of the
-    mesh. The padding trains copies of the last seed and never leaves ``Run``."""
-    n = 1 if mesh is None else mesh.size
-    return -(-int(seeds) // n) * n
+    return jax.sharding.Mesh(np.array(jax.devices()[:devices]), ("seeds",))
 
 
 def pad(tree, axis: int, to: int):
@@ -133,27 +146,13 @@ def unpad(tree, axis: int, n: int):
     return jax.tree.map(cut, tree)
 
 
-CACHE_BYTES = 1 << 20  # a block's working set: ~ a core's L2 (deep XOR: 50 models measured best)
-
-
-def block_for(seeds: int, bytes_per_model: int, budget: int = CACHE_BYTES) -> int | None:
-    """Models per block for ``seeds`` models on a device, each touching ``bytes_per_model``
-    per step: about ``budget // bytes_per_model``, a divisor of ``seeds`` where one lies
-    within a factor 2 (a remainder block is a second traced copy of the program). ``None``
-    when every model fits at once (plain ``vmap``)."""
-    target = max(1, budget // max(1, bytes_per_model))
-    if target >= seeds:
-        return None
-    divisors = [b for b in range(target, max(1, target // 2) - 1, -1) if seeds % b == 0]
-    return divisors[0] if divisors else target
-
-
 def over_models(
     fn, n_rest: int, *, lr_axis: bool, act_axis: bool, state_in: bool, block, lr_per_act=False
 ):
     """Map ``fn(x, act, lr, *rest)`` over seeds (``vmap`` when ``block`` is None, else
-    ``lax.map`` in blocks of ``block`` models), then vmap over lrs, then (switch mode) over
-    activations, the lr with them when ``lr_per_act`` (each activation its own).
+    ``lax.map`` in blocks of ``block`` models), then over lrs one after another, then
+    (switch mode) vmap over activations, the lr with them when ``lr_per_act`` (each
+    activation its own).
 
     ``x`` is a model's ``Keys`` (mapped over seeds only) or its ``TrainState`` (mapped over
     every axis); ``rest`` is shared by all models.
@@ -165,102 +164,130 @@ def over_models(
         f = lambda x, *args: jax.lax.map(lambda xi: fn(xi, *args), x, batch_size=size)
     else:
         f = jax.vmap(fn, in_axes=(0, None, None, *rest))
-    if lr_axis:
-        f = jax.vmap(f, in_axes=(outer, None, 0, *rest))
+    if lr_axis:  # a loop, not a vmap: its width would change each model's rounding
+        per_lr = f
+        if state_in:
+            f = lambda x, a, lrs, *r: jax.lax.map(lambda xl: per_lr(xl[0], a, xl[1], *r), (x, lrs))
+        else:
+            f = lambda x, a, lrs, *r: jax.lax.map(lambda lr: per_lr(x, a, lr, *r), lrs)
     if act_axis:
         f = jax.vmap(f, in_axes=(outer, 0, 0 if lr_per_act else None, *rest))
     return f
 
 
-def build(
-    trains: Callable[[tuple], list[Train]],
-    *,
-    acts: int,
-    switch: bool,
-    lr_axis: bool,
-    block: int | None,
-    mesh: jax.sharding.Mesh | None,
-    lr_per_act: bool = False,
-    members: Sequence[Sequence[int]] | None = None,
-) -> Program:
-    """The ``Program`` of a study with ``acts`` activations; ``trains(arrays)`` gives one
-    ``Train`` per group (one group in switch mode, one per activation otherwise); ``block``
-    models per block on each device (``over_models``). ``lr_per_act``: ``lrs`` is ``[acts]``,
-    each activation's own learning rate (grouped mode hands group ``g`` its ``lrs[g]``).
+def build(train_of: Callable[[tuple, int], Train], layout) -> list[Program]:
+    """One ``Program`` per activation group of ``layout`` (``layout.Layout``; switch mode:
+    one); ``train_of(arrays, g)`` is group ``g``'s ``Train`` on the data ``arrays``.
 
-    ``members`` (grouped mode): for each ``Train`` the activations (indices) it serves, in
-    order; default one each. A ``Train`` serving several (their parameters have the same
-    shapes) is traced once, its activation a traced scalar (``lax.switch`` on an unbatched
-    index is a real conditional: only the chosen branch runs), and ``lax.map`` runs its
-    activations one after another through that one body. XLA then compiles the step once
-    for them all rather than once per activation. A ``Train`` serving one runs the same way
-    (a map of one), since the conditional is also what keeps the activation from being
-    fused into, and recomputed in, narrow layers. The states stay one per activation."""
-    layout = dict(lr_axis=lr_axis, act_axis=switch, block=block, lr_per_act=lr_per_act)
-    if switch:
-        members = [range(acts)]
-    members = [list(m) for m in (members or [[g] for g in range(acts)])]
+    A group serving several activations (their parameters have the same shapes) is traced
+    once, its activation a traced scalar (``lax.switch`` on an unbatched index is a real
+    conditional: only the chosen branch runs), and ``lax.map`` runs its activations one
+    after another through that one body: XLA compiles the step once for them all rather
+    than once per activation. A group of one runs the same way (a map of one), since the
+    conditional is also what keeps the activation from being fused into, and recomputed in,
+    narrow layers. The states stay one per activation."""
+    return [_group(lambda a, g=g: train_of(a, g), m, layout) for g, m in enumerate(layout.members)]
 
-    def stack(traces):
-        return jax.tree.map(lambda *a: jnp.stack(a), *traces)
 
-    def lr_of(lrs, m):
-        return lrs[jnp.asarray(m)] if lr_per_act else jnp.broadcast_to(lrs, (len(m), *lrs.shape))
+def _group(train_of: Callable[[tuple], Train], members, layout) -> Program:
+    switch = layout.switch
+    models = dict(
+        lr_axis=layout.lr_axis, act_axis=switch, block=layout.block, lr_per_act=layout.lr_per_act
+    )
+    stack = lambda trees: jax.tree.map(lambda *a: jnp.stack(a), *trees)
 
-    def each(fn, m, lrs, states=None):
-        """``fn(state, act, lr)`` for the activations ``m`` of one Train (``state`` None in
-        init): one body mapped over them, the activation a traced index (also for one: see
-        ``activations.apply``); stacked ``[m]`` (switch mode: its one group as it is)."""
+    def each(fn, swept: Swept, states=None):
+        """``fn(state, act, lr)`` for every member (``state`` None in init), one after
+        another through one body; states back as a list, traces ``[members, ...]``."""
         if switch:
-            return fn(None if states is None else states[0], jnp.arange(acts), lrs)
-        s = None if states is None else stack([states[g] for g in m])
-        return jax.lax.map(lambda x: fn(*x), (s, jnp.arange(len(m)), lr_of(lrs, m)))
+            states, trace = fn(None if states is None else states[0], swept.index, swept.lrs)
+            return [states], trace
+        lrs = swept.lrs
+        if not layout.lr_per_act:  # the sweep (or the placeholder) for every member
+            lrs = jnp.broadcast_to(lrs, (len(members), *lrs.shape))
+        s = None if states is None else stack(states)
+        states, trace = jax.lax.map(lambda x: fn(*x), (s, swept.index, lrs))
+        return [jax.tree.map(lambda a, j=j: a[j], states) for j in range(len(members))], trace
 
-    def regroup(outs):
-        """Per-Train outputs -> states in activation order, traces stacked ``[acts, ...]``."""
-        if switch:
-            return [outs[0][0]], outs[0][1]
-        flat = {}
-        for m, out in zip(members, outs):
-            for j, g in enumerate(m):
-                flat[g] = jax.tree.map(lambda a, j=j: a[j], out)
-        return [flat[g][0] for g in range(acts)], stack([flat[g][1] for g in range(acts)])
+    def init(keys, swept, arrays):
+        f = over_models(train_of(arrays).init, 0, state_in=False, **models)
+        return each(lambda _, a, lr: f(keys, a, lr), swept)
 
-    def init_all(keys, lrs, arrays):
-        outs = []
-        for t, m in zip(trains(arrays), members):
-            f = over_models(t.init, 0, state_in=False, **layout)
-            outs.append(each(lambda _, a, lr, f=f: f(keys, a, lr), m, lrs))
-        return regroup(outs)
+    def advance(states, swept, arrays, t0, intervals):
+        t = train_of(arrays)
+        step = lambda s, a, lr, t0: t.advance(s, a, lr, t0, intervals)
+        f = over_models(step, 1, state_in=True, **models)
+        return each(lambda s, a, lr: f(s, a, lr, t0), swept, states)
 
-    def advance_all(states, lrs, arrays, t0, intervals):
-        outs = []
-        for t, m in zip(trains(arrays), members):
-            step = lambda s, a, lr, t0, t=t: t.advance(s, a, lr, t0, intervals)
-            f = over_models(step, 1, state_in=True, **layout)
-            outs.append(each(lambda s, a, lr, f=f: f(s, a, lr, t0), m, lrs, states))
-        return regroup(outs)
-
+    mesh = mesh_for(layout.devices)
     if mesh is None:
-        return Program(jax.jit(init_all), jax.jit(advance_all, static_argnums=4), lambda *a: a)
+        place = lambda *a: a
+        return Program(jax.jit(init), jax.jit(advance, static_argnums=4), place, tuple(members))
 
     # each device trains its own seeds: an explicit per-device program, no communication
-    state_spec = P(*[None] * (int(switch) + int(lr_axis)), "seeds")
-    trace_spec = P(*[None] * (1 + int(lr_axis)), "seeds")
+    state_spec = P(*[None] * (int(switch) + int(layout.lr_axis)), "seeds")
+    trace_spec = P(*[None] * (1 + int(layout.lr_axis)), "seeds")
 
     def smap(f, ins):
         return jax.shard_map(
             f, mesh=mesh, in_specs=ins, out_specs=(state_spec, trace_spec), check_vma=False
         )
 
-    def advance_sharded(states, lrs, arrays, t0, intervals):
-        body = lambda s, lr, a, t: advance_all(s, lr, a, t, intervals)
-        return smap(body, (state_spec, P(), P(), P()))(states, lrs, arrays, t0)
+    def advance_sharded(states, swept, arrays, t0, intervals):
+        body = lambda s, sw, a, t: advance(s, sw, a, t, intervals)
+        return smap(body, (state_spec, P(), P(), P()))(states, swept, arrays, t0)
 
     def place(keys, arrays) -> tuple[Any, Any]:
         seeds, shared = (jax.sharding.NamedSharding(mesh, p) for p in (P("seeds"), P()))
         on = lambda tree, sharding: jax.tree.map(lambda _: sharding, tree)
         return distributed.put(keys, on(keys, seeds)), distributed.put(arrays, on(arrays, shared))
 
-    init = jax.jit(smap(init_all, (P("seeds"), P(), P())))
-    return Program(init, jax.jit(advance_sharded, static_argnums=4), place)
+    init_sharded = jax.jit(smap(init, (P("seeds"), P(), P())))
+    advance_jit = jax.jit(advance_sharded, static_argnums=4)
+    return Program(init_sharded, advance_jit, place, tuple(members))
+
+
+def data_arrays(d) -> tuple:
+    """The arrays a program takes (``Dataset`` fields), in its order."""
+    return (d.x_train, d.y_train, d.x_test, d.y_test)
+
+
+def swept(study, program: Program) -> Swept:
+    """``program``'s ``Swept`` argument: its members' indices into its activations, and the
+    learning rates: the sweep ``[lrs]``, its members' own ``[members]`` (``act_lrs``), or a
+    placeholder 0."""
+    m = list(program.members)
+    if study.lrs is not None:
+        lrs = jnp.asarray(study.lrs, jnp.float32)
+    elif study.act_lrs is not None:
+        lrs = jnp.asarray(np.asarray(study.act_lrs)[m], jnp.float32)
+    else:
+        lrs = jnp.float32(0.0)
+    return Swept(jnp.arange(len(m), dtype=jnp.int32), lrs)
+
+
+def assemble(study, layout) -> list[Program]:
+    """The ``Program`` of each activation group of ``study`` laid out by ``layout``: one
+    ``make_train`` per group, the data arrays arguments of the program."""
+    cfg, data = study.config(), study.data
+
+    def train_of(arrays, g: int) -> Train:
+        d = data._replace(x_train=arrays[0], y_train=arrays[1], x_test=arrays[2], y_test=arrays[3])
+        return make_train(
+            cfg._replace(acts=tuple(study.activations[i] for i in layout.members[g])), d
+        )
+
+    return build(train_of, layout)
+
+
+def probe(study, layout) -> list[jax.stages.Lowered]:
+    """The lowered program of one evaluation interval of every model of ``layout``'s first
+    chunk, per activation group (shapes only: nothing compiled or run), for their memory."""
+    keys = seed_keys(layout.chunk_seeds, study.seed, study.hold)
+    out = []
+    for program in assemble(study, layout):
+        k, arrays = program.place(pad(keys, 0, layout.slots), data_arrays(study.data))
+        sweep = swept(study, program)
+        states, _ = program.init.eval_shape(k, sweep, arrays)
+        out.append(program.advance.lower(states, sweep, arrays, jnp.int32(0), 1))
+    return out

@@ -149,6 +149,7 @@ def describe(result: Result) -> dict[str, Any]:
         "seed": s.seed,
         "hold": list(s.hold),
         "mode": s.mode,
+        "layout": None if result.layout is None else result.layout.describe(),
         # examples read at the evaluation points before the last, and at the last
         "eval_examples": eval_sizes(c, int(s.data.x_train.shape[0]), int(s.data.x_test.shape[0])),
     }
@@ -265,7 +266,7 @@ def summary(
             "train_s": round(result.timing["train_s"], 3),
             "models": models,
             "model_chunks": int(result.timing.get("model_chunks", 1)),
-            "memory": {k: v for k, v in result.study.memory().items() if k != "chunk_seeds"},
+            "memory": _memory(result),
             "steps": int(result.config.steps),
             "model_steps_per_s": models
             * int(result.steps[-1])
@@ -278,6 +279,12 @@ def summary(
             "jax": jax.__version__,
         },
     }
+
+
+def _memory(result: Result) -> dict | None:
+    """``timing.memory``: how the models shared a device's memory (``layout.Memory``)."""
+    layout = result.layout
+    return None if layout is None else dict(layout.memory._asdict())
 
 
 def save(result: Result, out: str | os.PathLike, experiment: str, **kw) -> Path:

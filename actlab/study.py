@@ -31,7 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from actlab import activations, distributed, execution, outcome, runtime
+from actlab import activations, distributed, execution, outcome
+from actlab import layout as layouts
 from actlab.data import Dataset
 from actlab.train import (
     LOSSES,
@@ -40,19 +41,13 @@ from actlab.train import (
     Optimizer,
     Trace,
     TrainState,
-    binary,
     check_curve,
-    make_train,
     model_for,
     seed_keys,
 )
 
 MODES = ("grouped", "switch")
 SEED_LOOPS = ("auto", "vmap", "map", "blocks")
-MAP_ABOVE_PARAMS = 20_000  # "auto": per-model parameter count from which seeds run in a loop
-UNROLL_MIN_MODELS = 32  # contraction "auto": fewer models per device keep one matmul a layer
-ESTIMATES = {"shapes": "shapes' upper bound", "compiled": "compiled program's peak"}
-LIVE_PER_UNIT = 8  # floats a step keeps per example and hidden unit (z, h, f', their grads, ...)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,16 +65,19 @@ class Study:
     activation its own (in the order of ``activations``; ``actlab.selection`` picks them on
     a validation split).
 
-    ``seed_loop`` is how a device runs its seeds: ``"vmap"`` all at once; ``"map"`` one
-    after another (``lax.map``): faster for models whose state is large next to the CPU
-    cache (the 784-256-128-10 MLP: ~3 MB each), far slower for tiny ones (deep XOR);
-    ``"blocks"``: vectorised in blocks of ``block`` models (default: as many as fit a
-    working set of ``execution.CACHE_BYTES``), one block after another, so that the cost
-    stays linear in the number of models. ``"auto"`` maps from ``MAP_ABOVE_PARAMS``
-    parameters per model and runs blocks below. Seeds are sharded over the local devices
-    (``execution.mesh_for``), padded to a multiple of them where they do not divide evenly
-    (the padding never reaches a result or a checkpoint). ``Run.layout`` says what was
-    chosen. The layouts train the same models, to float rounding (``tests/test_study.py``).
+    ``seed_loop`` is how a device runs its seeds: ``"map"`` one after another
+    (``lax.map``): faster for models whose state is large next to the CPU cache (the
+    784-256-128-10 MLP: ~3 MB each), far slower for tiny ones (deep XOR); ``"blocks"``:
+    vectorised in blocks of ``block`` models (default: as many as fit a working set of
+    ``layout.CACHE_BYTES``), one block after another, so that the cost stays linear in the
+    number of models; ``"vmap"``: all at once. ``"auto"`` maps from
+    ``layout.MAP_ABOVE_PARAMS`` parameters per model and runs blocks below. The block width
+    comes from the model's shapes, never from the seed count, and the seeds are padded to
+    whole blocks on every device (the padding never reaches a result or a checkpoint), so
+    seed *i* trains to the same bits whatever the run's size (``actlab.layout``).
+    ``actlab.plan(study)`` says what will be chosen; ``Run.layout`` holds it. The layouts
+    train the same models to float rounding (``tests/test_study.py``); a forced one that
+    differs from the default is named in the report.
     """
 
     model: nn.Module
@@ -179,7 +177,7 @@ class Study:
         steps = self.num_steps
         every = self.eval_every or max(1, math.ceil(steps / self.evals))
         return Config(
-            model=self._model(),
+            model=self.model,
             optimizer=self.optimizer,
             acts=self.activations,
             steps=steps,
@@ -192,83 +190,13 @@ class Study:
             curve_examples=self.curve_examples,
         )
 
-    def _model(self) -> nn.Module:
-        """The model as trained: a contraction left to ``"auto"`` unrolls narrow layers only
-        when a device holds ``UNROLL_MIN_MODELS`` models or more (an unrolled program takes
-        ~2x as long to compile and only pays back over many models)."""
-        if getattr(self.model, "contraction", None) != "auto":
-            return self.model
-        devices, slots = self._devices()
-        models = slots * len(self.lrs or (0,)) // devices
-        return self.model if models >= UNROLL_MIN_MODELS else self.model.clone(contraction="dot")
-
-    def _devices(self) -> tuple[int, int]:
-        """(local devices a chunk's seeds are sharded over, its seeds padded to a multiple)."""
-        seeds = self.chunk_seeds()
-        mesh = execution.mesh_for(seeds)
-        return (1 if mesh is None else mesh.size), execution.slots(seeds, mesh)
-
-    def bytes_per_seed(self) -> int:
-        """An upper-bound estimate of the device memory one seed's models take (every
-        activation, every lr): per model, 4 float32 copies of the parameters (parameters,
-        gradients, two optimizer moments) and ``LIVE_PER_UNIT`` floats per hidden value of
-        the larger of a batch and an evaluation chunk. From shapes; nothing is compiled."""
-        params, units = _sizes(self)
-        batch = max(
-            self.batch_size or self.data.x_train.shape[0], Config._field_defaults["eval_chunk"]
-        )
-        per_model = 4 * (4 * params + LIVE_PER_UNIT * batch * units)
-        return per_model * len(self.activations) * len(self.lrs or (0,))
-
-    def memory(self) -> dict:
-        """How the models share each local device's memory (kept on the study; asked once):
-
-        * ``budget``: bytes per device for the models, ``max_memory`` when given
-          (``source`` "max_memory"), else the device's free memory less the data it holds
-          (``runtime.memory_budget``; ``source`` "device"; None where the device does not say);
-        * ``bytes_per_seed``: one seed's models, every activation and lr. The shapes' upper
-          bound (``estimate`` "shapes") while every seed fits under it; else measured from the
-          compiled program of one evaluation interval for one seed per device
-          (``Compiled.memory_analysis``, the data taken off; ``estimate`` "compiled"), where
-          the backend answers;
-        * ``chunk_seeds``: seeds per model chunk, all of them when they fit.
-
-        Raises ``ValueError`` with the numbers when not even one seed fits.
-        """
-        if "_memory" not in self.__dict__:
-            self.__dict__["_memory"] = _memory_plan(self)
-        return self.__dict__["_memory"]
-
-    def chunk_seeds(self) -> int:
-        """Seeds per model chunk: all of them, or as many as each local device's memory holds
-        (``memory``) times the devices."""
-        return self.memory()["chunk_seeds"]
-
-    def layout(self) -> dict:
-        """How the models will be laid out (nothing is trained; a probe is compiled only when
-        the models may not fit in memory, ``memory``): ``seed_loop`` as resolved
-        ("vmap", "map" or "blocks"), ``block`` (models per block; None: all at once),
-        ``devices`` the seeds are sharded over, ``padding`` (slots added to make a chunk's
-        seeds divide evenly over them), ``model_chunks`` (``memory``: chunks of seeds
-        run one after another through the same program) and the model's ``contraction``."""
-        devices, slots = self._devices()
-        block = _block(self, slots // devices)
-        chunk = self.chunk_seeds()
-        return {
-            "seed_loop": {None: "vmap", 1: "map"}.get(block, "blocks"),
-            "block": block,
-            "devices": devices,
-            "padding": slots - chunk,
-            "model_chunks": -(-self.seeds // chunk),
-            "contraction": getattr(self._model(), "contraction", None),
-        }
-
     def replace(self, **changes) -> Study:
         return dataclasses.replace(self, **changes)
 
-    def start(self) -> Run:
-        """Initialise every model (compiled once) and return a ``Run`` to advance in chunks."""
-        return Run(self)
+    def start(self, layout: layouts.Layout | None = None) -> Run:
+        """Initialise every model (compiled once) and return a ``Run`` to advance in chunks;
+        ``layout`` default: ``actlab.plan(self)``."""
+        return Run(self, layout)
 
     def run(self, chunk: int | None = None, callback: Callable[[Run], Any] | None = None):
         """Train every model to the end and return the ``Result``.
@@ -299,202 +227,68 @@ def _at_least_one(**fields) -> None:
             raise ValueError(f"{name} must be a positive integer or None, got {v!r}")
 
 
-def _block(study: Study, seeds: int) -> int | None:
-    """Models per block on a device holding ``seeds`` (None: all at once, 1: a loop)."""
-    loop = study.seed_loop
-    if loop == "vmap":
-        return None
-    if loop == "map":
-        return 1
-    params, units = _sizes(study)
-    if loop == "auto" and params >= MAP_ABOVE_PARAMS:
-        return 1
-    if study.block is not None:
-        return None if study.block >= seeds else study.block
-    batch = study.batch_size or study.data.x_train.shape[0]
-    # parameters, gradients and optimizer state; every hidden unit's values per example
-    per_model = 4 * (3 * params + LIVE_PER_UNIT * batch * units)
-    return execution.block_for(seeds, per_model)
-
-
-def _memory_plan(study: Study) -> dict:
-    """``Study.memory``: the budget, the estimate that decides, and the chunk it gives."""
-    devices = min(len(jax.devices()), study.seeds)  # every process's
-    if study.max_memory is not None:
-        budget, source = int(study.max_memory), "max_memory"
-    else:
-        free = runtime.memory_budget()
-        # every process must cut the same chunks: the tightest device decides
-        budget = None if free is None else distributed.smallest(free) - _data_bytes(study)
-        source = "device"
-    plan = {
-        "budget": budget,
-        "source": source,
-        "bytes_per_seed": study.bytes_per_seed(),
-        "estimate": "shapes",
-        "chunk_seeds": study.seeds,
-    }
-    if budget is None or plan["bytes_per_seed"] * -(-study.seeds // devices) <= budget:
-        return plan
-    compiled = _compiled_bytes_per_seed(study)
-    if compiled is not None:
-        plan.update(bytes_per_seed=compiled, estimate="compiled")
-    need, models = plan["bytes_per_seed"], len(study.activations) * len(study.lrs or (0,))
-    if budget < need:
-        where = (
-            f"max_memory={budget} bytes per device"
-            if source == "max_memory"
-            else f"the device's free memory ({budget} bytes for the models: "
-            f"{runtime.MEMORY_SHARE:.0%} of what is free, less the data)"
-        )
-        raise ValueError(
-            f"{where} holds no seed: one seed's {models} models need ~{need} bytes "
-            f"(the {ESTIMATES[plan['estimate']]}); accepted: at least {need}"
-        )
-    plan["chunk_seeds"] = int(min(study.seeds, budget // need * devices))
-    return plan
-
-
-def _data_bytes(study: Study) -> int:
-    """Bytes of the data arrays, which every device holds once for all its models."""
-    return sum(int(np.asarray(x).nbytes) for x in _arrays(study.data))
-
-
-def _compiled_bytes_per_seed(study: Study) -> int | None:
-    """The peak bytes a device takes for one seed's models in one evaluation interval: the
-    compiled program of a probe with one seed per device (``Compiled.memory_analysis``),
-    less the data; None where the backend does not say. Only shapes are traced."""
-    peak = execution.peak_bytes(_probe(study).compile())
-    return None if peak is None else max(1, peak - _data_bytes(study))
-
-
-def _probe(study: Study) -> jax.stages.Lowered:
-    """The lowered program of one evaluation interval for one seed per device (shapes only,
-    nothing compiled or run)."""
-    devices = min(len(jax.devices()), study.seeds)
-    probe = study.replace(seeds=devices)
-    probe.__dict__["_memory"] = {"chunk_seeds": devices}  # the probe itself plans nothing
-    program, slots = _program(probe)
-    keys = seed_keys(devices, study.seed, study.hold)
-    keys, arrays = program.place(execution.pad(keys, 0, slots), _arrays(study.data))
-    lrs = _lr_array(study)
-    states, _ = program.init.eval_shape(keys, lrs, arrays)
-    return program.advance.lower(states, lrs, arrays, jnp.int32(0), 1)
-
-
-def _arrays(d: Dataset) -> tuple:
-    return (d.x_train, d.y_train, d.x_test, d.y_test)
-
-
-def _lr_array(study: Study) -> jax.Array:
-    """The learning rates the program takes: the sweep ``[lrs]``, one per activation
-    ``[acts]``, or a placeholder 0 (the optimizer is a transformation)."""
-    lrs = study.lrs if study.lrs is not None else study.act_lrs
-    return jnp.asarray(lrs if lrs is not None else 0.0, jnp.float32)
-
-
-def _program(study: Study) -> tuple[execution.Program, int]:
-    """The study's ``Program`` for one model chunk, and the chunk's seed slots (padded to
-    divide over the devices)."""
-    cfg = study.config()
-    chunk = study.chunk_seeds()
-    mesh = execution.mesh_for(chunk)
-    data = study.data
-    members = _shared(study)
-
-    def trains(arrays):
-        d = data._replace(x_train=arrays[0], y_train=arrays[1], x_test=arrays[2], y_test=arrays[3])
-        acts = [tuple(study.activations[g] for g in m) for m in members]
-        return [make_train(cfg._replace(acts=a), d) for a in acts]
-
-    program = execution.build(
-        trains,
-        acts=len(study.activations),
-        switch=study.mode == "switch",
-        lr_axis=study.lrs is not None,
-        block=study.layout()["block"],
-        mesh=mesh,
-        lr_per_act=study.act_lrs is not None,
-        members=members,
-    )
-    return program, execution.slots(chunk, mesh)
-
-
-def _shared(study: Study) -> list[list[int]]:
-    """Which activations share one traced step (``execution.build``'s ``members``): in
-    grouped mode, those whose parameters have the same shapes and initial values (the same
-    maxout pieces and no activation parameters; each parameterised activation alone), so
-    each keeps exactly the states it has alone; in switch mode, all in one."""
-    if study.mode == "switch":
-        return [list(range(len(study.activations)))]
-    classes: dict[tuple, list[int]] = {}
-    for g, name in enumerate(study.activations):
-        a = activations.get(name)
-        classes.setdefault((a.pieces, name if a.has_params else None), []).append(g)
-    return list(classes.values())
-
-
-def _sizes(study: Study) -> tuple[int, int]:
-    """(parameters, hidden values captured per example) of one model of the first
-    activation; shapes only, nothing computed. Kept on the (frozen) study: the layout asks
-    several times."""
-    if "_sizes" not in study.__dict__:
-        study.__dict__["_sizes"] = _shapes(study)
-    return study.__dict__["_sizes"]
-
-
-def _shapes(study: Study) -> tuple[int, int]:
-    d = study.data
-    acts = study.activations if study.mode == "switch" else study.activations[:1]
-    # the model as declared: its contraction does not change shapes (and config() needs these)
-    model = study.model.clone(acts=tuple(acts), classes=1 if binary(study.loss) else d.num_classes)
-    x = d.normalise(d.x_train[:1])
-    shapes = jax.eval_shape(model.init, jax.random.key(0), x, 0)
-    params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(shapes))
-    capture = lambda p: model.apply(p, x, 0, capture=True, mutable=["census"])[1]
-    units = sum(int(np.prod(z.shape)) for z in jax.tree.leaves(jax.eval_shape(capture, shapes)))
-    return params, units
-
-
 class Run:
     """A study in progress: device states, the traces so far, timings; advance in chunks.
 
     ``states`` is one stacked ``TrainState`` per activation group (grouped mode: one per
     activation, leading axes ``[lrs?, seeds]``; switch mode: one, ``[acts, lrs?, seeds]``),
-    on the devices, padded to ``slots`` seeds. With ``model_chunks > 1`` (``max_memory``)
-    they hold every seed, unpadded, in host memory, and each ``advance`` runs the chunks
-    (``ranges`` of seeds) one after another through the same compiled program.
+    on the devices, padded to ``layout.slots`` seeds. With several model chunks
+    (``max_memory``) they hold every seed, unpadded, in host memory, and each ``advance``
+    runs the chunks (``layout.ranges`` of seeds) one after another through the same
+    compiled program.
     """
 
-    def __init__(self, study: Study):
+    def __init__(self, study: Study, layout: layouts.Layout | None = None):
         self.study = study
         self.cfg = study.config()
-        switch = study.mode == "switch"
         self.num_intervals = -(-self.cfg.steps // self.cfg.eval_every)
         self.axis = 2 + (study.lrs is not None)  # where the evals axis goes in a trace
-        self._lrs = _lr_array(study)
-        self.layout = study.layout()
-        self.block, self.seed_loop = self.layout["block"], self.layout["seed_loop"]
-        chunk = study.chunk_seeds()
-        self.ranges = [(a, min(a + chunk, study.seeds)) for a in range(0, study.seeds, chunk)]
-        self.program, self.slots = _program(study)
+        self.layout = layouts.plan(study) if layout is None else layout
+        self.ranges, self.slots = self.layout.ranges, self.layout.slots
+        self.programs = execution.assemble(study, self.layout)
+        self._swept = [execution.swept(study, p) for p in self.programs]
         # the seeds axis of a group's states: after the activation (switch) and lr axes
-        self._state_seeds = int(switch) + int(study.lrs is not None)
-        self._compiled: dict[int, Any] = {}
+        self._state_seeds = int(self.layout.switch) + int(study.lrs is not None)
+        self._compiled: dict[tuple[int, int], Any] = {}
         self.timing = {"compile_s": 0.0, "train_s": 0.0, "model_chunks": len(self.ranges)}
-        arrays = _arrays(study.data)
+        arrays = execution.data_arrays(study.data)
         parts = []
         for a, b in self.ranges:
-            keys = seed_keys(b - a, study.seed, study.hold, first=a)
-            keys, self._arrays = self.program.place(execution.pad(keys, 0, self.slots), arrays)
-            init = self._timed_compile(self.program.init, keys, self._lrs, self._arrays)
-            states, first = self._timed_run(init, keys, self._lrs, self._arrays)
+            keys = execution.pad(seed_keys(b - a, study.seed, study.hold, first=a), 0, self.slots)
+            outs = []
+            for program, swept in zip(self.programs, self._swept):
+                k, self._arrays = program.place(keys, arrays)
+                init = self._timed_compile(program.init, k, swept, self._arrays)
+                outs.append(self._timed_run(init, k, swept, self._arrays))
+            states, first = self._gather(outs)
             self._placement = jax.tree.map(lambda x: x.sharding, states)
             parts.append((self._park(states, a, b), self._real_trace(first, b - a)))
         self.states = _join([p[0] for p in parts], self._state_seeds)
         first = _join([p[1] for p in parts], self.axis - 1)
         self.traces = [jax.tree.map(lambda a: np.expand_dims(np.asarray(a), self.axis), first)]
         self.intervals_done = 0
+
+    def _gather(self, outs: list) -> tuple[list[TrainState], Any]:
+        """The groups' (states, trace) in the study's activation order: one state per
+        activation (switch mode: the one), the trace ``[acts, ...]`` on this host."""
+        if self.layout.switch:
+            return outs[0]
+        states: dict[int, TrainState] = {}
+        traces: dict[int, Any] = {}
+        for program, (group_states, trace) in zip(self.programs, outs):
+            trace = distributed.to_host(trace)
+            for j, g in enumerate(program.members):
+                states[g] = group_states[j]
+                traces[g] = jax.tree.map(lambda a, j=j: np.asarray(a)[j], trace)
+        order = range(len(self.study.activations))
+        trace = jax.tree.map(lambda *a: np.stack(a), *(traces[g] for g in order))
+        return [states[g] for g in order], trace
+
+    def _split(self, states: list[TrainState]) -> list[list[TrainState]]:
+        """The states each group's program takes (``_gather``'s inverse)."""
+        if self.layout.switch:
+            return [states]
+        return [[states[g] for g in p.members] for p in self.programs]
 
     def _real_trace(self, trace, seeds: int):
         """A trace on this host without the padding slots: ``[acts, lrs?, seeds, ...]``."""
@@ -564,10 +358,15 @@ class Run:
         done, traces = [], []
         for a, b in self.ranges:  # one chunk on the device at a time
             states = self.states if len(self.ranges) == 1 else self._chunk(a, b)
-            args = (states, self._lrs, self._arrays, t0)
-            if k not in self._compiled:
-                self._compiled[k] = self._timed_compile(self.program.advance, *args, k)
-            states, tr = self._timed_run(self._compiled[k], *args)
+            outs = []
+            for g, (program, group, swept) in enumerate(
+                zip(self.programs, self._split(states), self._swept)
+            ):
+                args = (group, swept, self._arrays, t0)
+                if (g, k) not in self._compiled:
+                    self._compiled[g, k] = self._timed_compile(program.advance, *args, k)
+                outs.append(self._timed_run(self._compiled[g, k], *args))
+            states, tr = self._gather(outs)
             done.append(self._park(states, a, b))
             traces.append(self._real_trace(tr, b - a))
         self.states = _join(done, self._state_seeds)
@@ -578,7 +377,8 @@ class Run:
 
     def result(self) -> Result:
         trace = Trace(*(np.concatenate(parts, self.axis) for parts in zip(*self.traces)))
-        return Result(self.study, self.cfg, trace, self.real_states(), dict(self.timing))
+        states = self.real_states()
+        return Result(self.study, self.cfg, trace, states, dict(self.timing), self.layout)
 
 
 class TrainedModel:
@@ -603,6 +403,7 @@ class Result:
     trace: Trace
     states: list[TrainState]
     timing: dict
+    layout: layouts.Layout | None = None  # how the models were laid out (actlab.plan)
 
     @property
     def activations(self) -> tuple[str, ...]:

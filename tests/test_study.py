@@ -164,11 +164,11 @@ def test_vmapped_run_equals_run_alone(grouped_all, act):
 
 def test_activations_with_the_same_parameter_shapes_share_one_step():
     study = small(("tanh", "relu", "prelu", "maxout", "elu", "leaky_relu"))
-    assert actlab.study._shared(study) == [[0, 1, 4, 5], [2], [3]]
-    assert actlab.study._shared(study.replace(mode="switch")) == [[0, 1, 2, 3, 4, 5]]
+    assert actlab.layout.shared(study) == ((0, 1, 4, 5), (2,), (3,))
+    assert actlab.layout.shared(study.replace(mode="switch")) == ((0, 1, 2, 3, 4, 5),)
     # one traced step serves the elementwise four: the program has one activation's loops
     # and conditionals (one body per activation gave 19 loops against one activation's 7)
-    text = lambda acts: actlab.study._probe(small(acts)).as_text()
+    text = lambda acts: execution.probe(small(acts), actlab.layout.plan(small(acts)))[0].as_text()
     one, four = text(("tanh",)), text(("tanh", "relu", "elu", "leaky_relu"))
     for op in ("stablehlo.while", "stablehlo.case"):
         assert one.count(op) == four.count(op), (op, one.count(op), four.count(op))
@@ -262,10 +262,11 @@ LAYOUTS = pytest.mark.xdist_group("layouts")
 @pytest.mark.parametrize("mode", ["grouped", "switch"])
 def test_small_model_layout_trains_the_same_models_as_the_vmap_path(layouts, mode):
     new, old = layouts[mode]
-    want = {"seed_loop": "blocks", "block": 2, "devices": 1, "padding": 0, "model_chunks": 1}
-    want["contraction"] = "unrolled"
-    assert new.layout == want
-    assert old.layout["seed_loop"] == "vmap" and old.layout["contraction"] == "dot"
+    got = new.layout.describe()
+    want = {"seed_loop": "blocks", "block": 2, "devices": 1, "model_chunks": 1}
+    want |= {"contraction": "unrolled", "padding": new.layout.slots - new.layout.seeds}
+    assert {k: got[k] for k in want} == want
+    assert old.layout.seed_loop == "vmap" and old.layout.contraction == "dot"
     n, o = new.result(), old.result()
     for a, act in enumerate(n.activations):
         got, want = (jax.tree.map(lambda x, a=a: x[a], r.trace) for r in (n, o))
@@ -309,22 +310,26 @@ def test_an_unknown_contraction_is_refused():
 
 
 @pytest.mark.parametrize(
-    "seeds, per_model, want",
-    [(1000, 5_000, 200), (1000, 4_000, 250), (997, 4_000, 262), (100, 5_000, None),
-     (1000, 1 << 21, 1)],
+    "params, units, batch, want",
+    [(100, 10, 4, actlab.layout.MAX_BLOCK), (2_000, 50, 16, 21), (10_000, 400, 32, 1),
+     (actlab.layout.MAP_ABOVE_PARAMS, 1, 1, 1)],
 )  # fmt: skip
-def test_block_size_fits_the_cache_and_divides_the_seeds_when_it_can(seeds, per_model, want):
-    assert execution.block_for(seeds, per_model, budget=1 << 20) == want
+def test_the_block_fills_the_cache_from_the_models_shapes(params, units, batch, want):
+    study = small(("relu",), batch_size=batch)
+    per_model = 4 * (3 * params + actlab.layout.LIVE_PER_UNIT * batch * units)
+    assert actlab.layout.default_block(params, units, study) == want
+    if 1 < want < actlab.layout.MAX_BLOCK:  # as many models as fit the cache's bytes
+        assert want * per_model <= actlab.layout.CACHE_BYTES < (want + 1) * per_model
 
 
 def test_auto_layout_blocks_tiny_models_and_maps_large_ones():
-    few, many = (protocols.get("xor").build(protocols.Overrides(seeds=n)) for n in (2, 32))
-    assert few.layout()["contraction"] == "dot" and many.layout()["contraction"] == "auto"
-    xor = protocols.get("xor").build(protocols.Overrides(seeds=2000, steps=1))
-    assert xor.layout()["seed_loop"] == "blocks" and 20 < xor.layout()["block"] < 2000
+    few, many = (protocols.get("xor").build(protocols.Overrides(seeds=n)) for n in (2, 2000))
+    a, b = actlab.layout.plan(few), actlab.layout.plan(many)
+    assert a.contraction == b.contraction == "auto" and a.block == b.block > 20
+    assert b.seed_loop == "blocks" and b.slots % (b.block * b.devices) == 0
     wide = small(("relu",), model=actlab.MLP(hidden=(4096, 8)), seeds=2, steps=1)
-    assert wide.layout()["seed_loop"] == "map"
-    assert small(("relu",), seeds=2, steps=1).layout()["seed_loop"] == "vmap"
+    assert actlab.layout.plan(wide).seed_loop == "map"
+    assert actlab.layout.plan(small(("relu",), seed_loop="vmap")).seed_loop == "vmap"
 
 
 def test_block_is_refused_with_a_loop_that_does_not_block():
@@ -491,9 +496,9 @@ def test_a_rerun_in_the_same_process_does_not_compile_again(family):
 def test_models_in_memory_bounded_chunks_equal_one_call(family, mode, tmp_path):
     # 4 seeds in chunks of 3: (0-2), then (3) padded to 3 slots, one program for both
     one = family if mode == "grouped" else family.study.replace(mode="switch").run()
-    study = one.study.replace(max_memory=3 * compiled_bytes_per_seed(one.study))
-    assert study.memory()["estimate"] == "compiled"
-    assert study.layout()["model_chunks"] == 2
+    study = one.study.replace(max_memory=3 * compiled_bytes_per_seed(one.study), block=1)
+    plan = actlab.layout.plan(study)
+    assert plan.memory.estimate == "compiled" and plan.model_chunks == 2
     run = study.start()
     assert run.ranges == [(0, 3), (3, 4)] and run.slots == 3
     run.advance(2)
@@ -505,7 +510,7 @@ def test_models_in_memory_bounded_chunks_equal_one_call(family, mode, tmp_path):
     assert_trees_close(one.trace, r.trace)
     assert_trees_close([s.params for s in one.states], [s.params for s in r.states])
     # the checkpoint holds every seed: it resumes unchunked, to the same models
-    whole = one.study.start()
+    whole = study.replace(max_memory=None).start()
     checkpoint.restore(whole, tmp_path)
     whole.advance()
     assert_trees_close(one.trace, whole.result().trace)
@@ -514,33 +519,34 @@ def test_models_in_memory_bounded_chunks_equal_one_call(family, mode, tmp_path):
 def compiled_bytes_per_seed(study) -> int:
     """One seed's bytes as the compiled probe measures them: asked under a budget that the
     shapes' bound (larger) does not meet, but the compiled figure does."""
-    plan = study.replace(max_memory=study.bytes_per_seed()).memory()
-    assert plan["estimate"] == "compiled" and plan["chunk_seeds"] == study.seeds, plan
-    return plan["bytes_per_seed"]
+    study = study.replace(block=1)
+    plan = actlab.layout.plan(study.replace(max_memory=actlab.layout.bytes_per_seed(study)))
+    assert plan.memory.estimate == "compiled" and plan.chunk_seeds == study.seeds, plan
+    return plan.memory.bytes_per_seed
 
 
 def test_the_compiled_estimate_lies_between_the_parameters_and_the_shapes_bound():
     study = small(FAMILY, seeds=4)
-    params = sum(x.size for x in jax.tree.leaves(study.start().states[0].params)) // 4
+    params = sum(x.size for x in jax.tree.leaves(study.run().states[0].params)) // 4
     per_seed = compiled_bytes_per_seed(study)
     # parameters, gradients and Adam's two moments, float32, for each activation's model
-    assert 4 * 4 * params * len(FAMILY) <= per_seed < study.bytes_per_seed()
+    assert 4 * 4 * params * len(FAMILY) <= per_seed < actlab.layout.bytes_per_seed(study)
 
 
 def test_without_max_memory_the_budget_is_the_devices_free_memory_less_the_data(monkeypatch):
-    study = small(FAMILY, seeds=4)
-    plan = study.memory()
+    study = small(FAMILY, seeds=4, block=1)
+    plan = actlab.layout.plan(study)
     data = sum(x.nbytes for x in (DATA.x_train, DATA.y_train, DATA.x_test, DATA.y_test))
-    assert plan["source"] == "device" and plan["chunk_seeds"] == 4
-    assert plan["budget"] == pytest.approx(actlab.runtime.memory_budget() - data, rel=0.05)
+    assert plan.memory.source == "device" and plan.chunk_seeds == 4
+    assert plan.memory.budget == pytest.approx(actlab.runtime.memory_budget() - data, rel=0.05)
     # a device with room for 3 seeds' models next to the data: chunks of 3
     per_seed = compiled_bytes_per_seed(study)
     monkeypatch.setattr(actlab.runtime, "memory_budget", lambda: data + 3 * per_seed)
-    tight = study.replace()
-    assert tight.memory()["chunk_seeds"] == 3 and tight.layout()["model_chunks"] == 2
+    tight = actlab.layout.plan(study)
+    assert tight.chunk_seeds == 3 and tight.model_chunks == 2
     monkeypatch.setattr(actlab.runtime, "memory_budget", lambda: data + per_seed // 2)
     with pytest.raises(ValueError, match=r"the device's free memory \(\d+ bytes for the models"):
-        study.replace().memory()
+        actlab.layout.plan(study)
 
 
 def test_the_cpu_budget_is_a_share_of_the_available_ram_per_host_device():
@@ -559,7 +565,10 @@ def test_peak_bytes_counts_at_least_the_arguments_and_outputs():
 
 def test_a_memory_budget_that_holds_no_model_fails_before_training_with_the_numbers():
     study = small(FAMILY, max_memory=1000)
-    with pytest.raises(ValueError, match=r"max_memory=1000 bytes per device holds no seed: one "):
+    with pytest.raises(
+        ValueError,
+        match=r"max_memory=1000 bytes per device holds no (seed|block of \d+ seeds): one ",
+    ):
         study.start()
 
 
@@ -589,17 +598,19 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_default_matmul_precision", "highest")  # as conftest.py
 sys.path.insert(0, {tests!r})
 from test_study import FAMILY, assert_poison_stays_local, poisoned_twins, small
+import actlab
 assert jax.device_count() == 2
-s = small(FAMILY, seeds=4)
+s = small(FAMILY, seeds=4, block=2)  # a block of 2 per device: the seeds are sharded
 v = poisoned_twins(s, "relu", seed=1, chunk=2)  # seed 1 shares device 0 with seed 0
-m = poisoned_twins(s.replace(seed_loop="map"), "relu", seed=1)
+m = poisoned_twins(s.replace(seed_loop="map", block=None), "relu", seed=1)
 for t in (v, m):
     assert len(jax.tree.leaves(t.clean.states[0].params)[0].sharding.device_set) == 2
 np.save({out!r}, np.stack([v.clean.trace.test_loss, m.clean.trace.test_loss]))
 # 3 seeds on 2 devices: padded to 4 slots, sharded; the padding reaches no result or file
 from actlab import checkpoint
-odd = small(FAMILY, seeds=3)
-assert odd.layout()["devices"] == 2 and odd.layout()["padding"] == 1
+odd = small(FAMILY, seeds=3, block=1)
+plan = actlab.layout.plan(odd)
+assert plan.devices == 2 and plan.padding == 1
 run = odd.start()
 run.advance(2)
 assert len(jax.tree.leaves(run.states[0].params)[0].sharding.device_set) == 2
@@ -659,7 +670,7 @@ def test_seeds_that_do_not_divide_the_devices_are_padded_and_train_the_same_mode
 @FAMILY_GROUP
 def test_a_padded_run_resumes_on_another_device_count(sharded, family):
     assert jax.local_device_count() == 1
-    run = small(FAMILY, seeds=3).start()
+    run = small(FAMILY, seeds=3, block=1).start()
     meta = checkpoint.restore(run, sharded.checkpoint)
     assert meta["intervals_done"] == 2 and run.slots == 3
     run.advance()
@@ -778,7 +789,7 @@ def test_gradient_clipping_is_per_model_not_across_the_ensemble():
         (dict(steps=None), "exactly one of steps= or epochs="),
         (dict(mode="fast"), "unknown mode 'fast'; accepted: grouped, switch"),
         (dict(loss="bce"), "needs 2 classes"),
-        (dict(loss="mse"), "unknown loss 'mse'"),
+        (dict(loss="hinge"), "unknown loss 'hinge'"),
         (dict(lrs=(1e-3,)), "lrs= needs optimizer to be a function"),
         (dict(act_lrs=(1e-3,)), "act_lrs= needs optimizer to be a function"),
         (dict(optimizer=optax.sgd, act_lrs=(0.1, 0.2)), "act_lrs has 2 learning rates for 1"),
