@@ -64,6 +64,8 @@ def _summary_md(t: pd.DataFrame, spec: str) -> str:
 
 CI_NAMES = {
     "t": "Student t",
+    "t-bounded": "Student t, kept to the metric's range",
+    "edge-exact": "exact bound where every seed sits at the range's edge",
     "BCa": "bootstrap BCa",
     "percentile": "bootstrap percentile",
     "basic": "basic bootstrap",
@@ -71,8 +73,11 @@ CI_NAMES = {
 
 
 def _ci_name(t: pd.DataFrame) -> str:
-    used = [m for m in t["ci_method"] if m in CI_NAMES]
-    return CI_NAMES[used[0]] if used else CI_NAMES["t"]
+    """The interval methods a summary table used, in ``CI_NAMES`` order ("Student t, kept
+    to the metric's range; exact bound where ..."); Student t when none is named."""
+    used = set(t["ci_method"])
+    names = [name for m, name in CI_NAMES.items() if m in used]
+    return "; ".join(names) if names else CI_NAMES["t"]
 
 
 def _pairwise_md(t: pd.DataFrame) -> str:

@@ -95,6 +95,17 @@ def categories(diverged, reached) -> dict[str, np.ndarray]:
     return {"reached": r, "not reached": ~d & ~r, "diverged": d}
 
 
+def bounds_of(metric: str) -> tuple[float, float] | None:
+    """The range of ``metric``'s values, which its intervals keep to
+    (``stats.summarize(bounds=...)``): (0, 1) for an accuracy or an error, (0, inf) for a
+    loss (cross-entropy and the other losses here are >= 0); None (no range) otherwise."""
+    if metric in ACCURACY or metric in ERROR:
+        return (0.0, 1.0)
+    if metric in LOSS:
+        return (0.0, np.inf)
+    return None
+
+
 SUMMARY_KEYS = ("n", "n_diverged", "mean", "ci_low", "ci_high", "rule")
 CONFIDENCE = 0.95
 
@@ -112,11 +123,14 @@ def summary(
 ) -> pd.DataFrame:
     """``stats.summarize`` of ``values: [groups, seeds]`` (raw, as traced) under ``rule``,
     plus ``n_diverged``, ``seeds`` and ``rule`` per group. Under ``"failure"`` n is every
-    seed; under ``"exclude"`` n counts the survivors."""
+    seed; under ``"exclude"`` n counts the survivors. The intervals keep to the metric's
+    range (``bounds_of``): an accuracy's inside [0, 1], a loss's at or above 0."""
     rule = check_rule(rule)
     d = np.asarray(diverged, dtype=bool)
     v = apply(values, d, metric, classes, rule)
-    table = stats.summarize(v, list(names), confidence=confidence, seed=seed)
+    table = stats.summarize(
+        v, list(names), confidence=confidence, seed=seed, bounds=bounds_of(metric)
+    )
     table["n_diverged"] = d.sum(axis=1)
     table["seeds"] = d.shape[1]
     table["rule"] = rule

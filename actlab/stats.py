@@ -19,7 +19,17 @@ An interval shown beside a test is the inversion of that test, so "0 is outside 
 "p <= 1 - confidence" agree: Wilcoxon signed-rank -> Hodges–Lehmann shift, Mann–Whitney ->
 two-sample Hodges–Lehmann shift, paired t / Welch -> their t intervals, and the median's CI
 is the sign test's (order statistics). ``equivalence`` is the TOST for "no difference
-larger than a margin".
+larger than a margin". The signed-rank test uses its exact distribution, or with ties or
+zeros its exact permutation distribution (up to EXACT_TIES_MAX_N seeds), for the p-value
+and for the interval alike.
+
+Bounded metrics. ``summarize(bounds=(lo, hi))`` keeps every interval of a mean inside the
+metric's range (an accuracy's in [0, 1], a loss's at or above 0): the t interval is
+intersected with the range, which keeps its coverage since the mean lies in the range, and
+a sample wholly at a bound gets the distribution-free ``edge_bound`` instead of a point.
+``clustered_wilson`` gives a share pooled over correlated units (the unit census) its
+Wilson interval at Kish's effective sample size; ``max_t_band`` a simultaneous band over a
+curve's points.
 
 Every bootstrap and permutation test takes an explicit ``seed`` (as rliable's
 ``random_state``), so results are reproducible. Each row of a table uses the same seed, so a
@@ -54,6 +64,11 @@ ESTIMATORS = {
     "permutation": "mean",
 }
 MAX_GRID = 2048  # shifts tested in one batched call when inverting a rank test; else bisect
+# the signed-rank test with ties or zeros uses its exact permutation distribution (built by
+# convolution, O(n^3) per shift) up to this n, the normal approximation above it; scipy's
+# "auto" stops at 13, where the approximation can be off by orders of magnitude in the tail
+# (20 pairs, one tie: 8.8e-5 against the exact 1.9e-6)
+EXACT_TIES_MAX_N = 100
 
 SUMMARY_COLUMNS = (
     "name",
@@ -369,10 +384,11 @@ def _signed_rank_permutation_p(x: np.ndarray, alternative: str) -> np.ndarray:
     permutation distribution: the signs of the non-zero values flipped in all 2^n ways,
     the ranks of |x| (midranks where tied) held fixed.
 
-    This is what scipy.stats.wilcoxon(method="auto") runs for n <= 13 with ties or zeros
-    (an exhaustive PermutationMethod), which costs it seconds per row at n = 13; inverting
-    the test needs it for every candidate shift, so the same distribution is built here by
-    convolution over the doubled (integer) ranks. The zeros' half ranks are the same in
+    This is what scipy.stats.wilcoxon(method=PermutationMethod()) computes by enumerating
+    the 2^n sign patterns (scipy's "auto" does so for n <= 13), which costs it seconds per
+    row at n = 13; inverting the test needs it for every candidate shift, so the same
+    distribution is built here by convolution over the doubled (integer) ranks. The
+    zeros' half ranks are the same in
     every permutation and cancel. tests/test_stats.py checks it equals scipy's p.
     """
     ranks2 = np.rint(2 * scipy.stats.rankdata(np.abs(x), axis=-1)).astype(int)
@@ -389,11 +405,12 @@ def _signed_rank_permutation_p(x: np.ndarray, alternative: str) -> np.ndarray:
 
 def _signed_rank_p(d: np.ndarray, alternative: str = "two-sided") -> Callable:
     """theta: [m] -> [m] p of the Wilcoxon signed-rank test on d - theta, zero_method="zsplit",
-    equal to scipy.stats.wilcoxon(d - theta, zero_method="zsplit", alternative=alternative)
-    row by row, with scipy's choice of method made per row: its exact null distribution
-    for n <= 50 without ties or zeros, the exhaustive permutation distribution for
-    n <= 13 with them (_signed_rank_permutation_p), the normal approximation (with tie
-    correction) otherwise. d: [n], no NaN, ±inf allowed."""
+    row by row: the exact null distribution for n <= 50 without ties or zeros (scipy's
+    "exact"), the exact permutation distribution of the signs for n <= EXACT_TIES_MAX_N
+    with them (_signed_rank_permutation_p; scipy's exhaustive PermutationMethod gives the
+    same p), the normal approximation (with tie correction) otherwise. The CI that
+    inverts this test and the p it reports therefore come from one distribution at every
+    shift. d: [n], no NaN, ±inf allowed."""
     n = d.size
 
     def p(theta: np.ndarray) -> np.ndarray:
@@ -401,7 +418,7 @@ def _signed_rank_p(d: np.ndarray, alternative: str = "two-sided") -> Callable:
         a = np.sort(np.abs(x), axis=1)
         tied = (x == 0).any(axis=1) | (a[:, 1:] == a[:, :-1]).any(axis=1)
         exact = ~tied & (n <= 50)
-        perm = tied & (n <= 13)
+        perm = tied & (n <= EXACT_TIES_MAX_N)
         out = np.empty(len(x))
         kw = {"zero_method": "zsplit", "alternative": alternative, "axis": -1}
         for rows, method in ((exact, "exact"), (~exact & ~perm, "asymptotic")):
@@ -501,6 +518,44 @@ def _bisect_accepted(theta, right, pvalue, estimate, alpha) -> tuple[int | None,
 # --------------------------------------------------------------------------- summaries
 
 
+def _check_bounds(bounds) -> tuple[float, float] | None:
+    if bounds is None:
+        return None
+    lo, hi = (float(b) for b in bounds)
+    if not lo < hi or math.isnan(lo) or math.isnan(hi):
+        raise ValueError(f"bounds must be (low, high) with low < high; got {bounds!r}")
+    return lo, hi
+
+
+def edge_bound(n: int, lo: float, hi: float, at: float, confidence: float) -> tuple[float, float]:
+    """CI of the mean of a variable in [lo, hi] when all ``n`` values equal the bound ``at``:
+    with p = P(X != at), E[X] lies within (hi - lo) p of ``at``, and p's exact one-sided
+    (Clopper-Pearson) bound after n values at ``at`` is 1 - ((1 - confidence) / 2)^(1/n).
+    Distribution-free; an infinite range gives an infinite far end."""
+    p = 1.0 - ((1.0 - confidence) / 2.0) ** (1.0 / n)
+    span = (hi - lo) * p if math.isfinite(hi - lo) else math.inf
+    return (at, at + span) if at == lo else (at - span, at)
+
+
+def _apply_bounds(table: dict, counts: np.ndarray, bounds, confidence: float) -> None:
+    """``summarize``'s intervals kept inside ``bounds`` (in place). A finite interval is
+    intersected with [lo, hi]: the mean lies in it, so the intersection covers it whenever
+    the interval does (coverage unchanged, never an impossible value); ci_method "t"
+    becomes "t-bounded". A row whose every value sits at a bound ("degenerate" there) gets
+    ``edge_bound`` ("edge-exact") instead of a zero-width interval."""
+    lo, hi = bounds
+    for i in np.flatnonzero(counts > 0):
+        used = table["ci_method"][i]
+        if used == "degenerate" and table["mean"][i] in (lo, hi):
+            l_, h_ = edge_bound(int(counts[i]), lo, hi, float(table["mean"][i]), confidence)
+            table["ci_low"][i], table["ci_high"][i], table["ci_method"][i] = l_, h_, "edge-exact"
+        elif used not in ("none", "infinite", "degenerate"):
+            table["ci_low"][i] = max(table["ci_low"][i], lo)
+            table["ci_high"][i] = min(table["ci_high"][i], hi)
+            if used == "t":
+                table["ci_method"][i] = "t-bounded"
+
+
 def summarize(
     values,
     names: Sequence[str],
@@ -509,6 +564,7 @@ def summarize(
     n_resamples: int = 2000,
     seed: int = 0,
     method: str = "t",
+    bounds: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
     """Per-activation summary over seeds.
 
@@ -533,7 +589,15 @@ def summarize(
     mean is ±inf, or NaN with both signs, and the CI is [mean, mean]). Median and IQM use
     inf as a value, so they stay finite while few values are infinite.
     n = 0 -> every statistic NaN. Never warns.
+
+    ``bounds=(lo, hi)``: the metric's range (accuracy, a share: (0, 1); a loss: (0, inf)).
+    Every interval of the mean is then intersected with it (``_apply_bounds``): ci_method
+    "t-bounded" for the t interval cut to the range, whose coverage is the t interval's
+    (the true mean is in the range, so cutting never loses it), and "edge-exact" for a
+    sample wholly at a bound (all accuracies 1), whose t interval would be a point: the
+    distribution-free ``edge_bound`` instead.
     """
+    bounds = _check_bounds(bounds)
     v = _check_table(values, names)
     confidence = _check_confidence(confidence)
     n_resamples = _check_n_resamples(n_resamples)
@@ -559,6 +623,8 @@ def summarize(
                 seed=seed,
                 method=method,
             )
+    if bounds is not None:
+        _apply_bounds(table, counts, bounds, confidence)
     return pd.DataFrame({"name": list(names), "n": counts.astype(int), **table})
 
 
@@ -614,6 +680,119 @@ def rates(flags, names: Sequence[str], confidence: float = 0.95) -> pd.DataFrame
         },
         columns=list(RATE_COLUMNS),
     )
+
+
+def clustered_wilson(successes, sizes, confidence: float = 0.95) -> dict:
+    """A share pooled over clusters (units over seeds: ``successes[i]`` of ``sizes[i]`` in
+    seed i) with the Wilson interval at Kish's effective sample size: n_eff = N / deff,
+    deff = the between-seed variance of the shares over the binomial one (at least 1),
+    since units of one network are not independent. No variation between seeds (all
+    shares 0, say) -> deff 1, the plain Wilson interval over every unit.
+    Returns dict(k, n, rate, ci_low, ci_high, deff, n_eff)."""
+    k, m = np.asarray(successes, float), np.asarray(sizes, float)
+    if k.shape != m.shape or k.ndim != 1 or (m <= 0).any() or (k < 0).any() or (k > m).any():
+        raise ValueError("successes and sizes must be 1-D [clusters], 0 <= successes <= sizes")
+    total, n = float(k.sum()), float(m.sum())
+    rate = total / n
+    deff = 1.0
+    if k.size > 1 and 0 < rate < 1:
+        # the ratio estimator's variance over clusters against the binomial variance
+        mbar = n / k.size
+        var = float(np.sum((k - rate * m) ** 2) / (k.size - 1) / (k.size * mbar**2))
+        deff = max(1.0, var / (rate * (1 - rate) / n))
+    n_eff = n / deff
+    low, high = wilson(rate * n_eff, n_eff, confidence)
+    return {
+        "k": int(total),
+        "n": int(n),
+        "rate": rate,
+        "ci_low": float(low),
+        "ci_high": float(high),
+        "deff": deff,
+        "n_eff": n_eff,
+    }
+
+
+MAX_T_START, MAX_T_MAX = 10_000, 640_000  # max_t_band's resamples: first, most
+
+
+def max_t_band(
+    d,
+    *,
+    confidence: float = 0.95,
+    seed: int = 0,
+    digits: int = 2,
+    transform: Callable = np.exp,
+    n_resamples: int | None = None,
+) -> dict:
+    """Simultaneous CI band for the means of paired differences at k points (thresholds,
+    steps): ``d: [k, n]``, n seeds, finite.
+
+    mean_k ± c se_k with se_k = sd_k / sqrt(n) and c the ``confidence`` quantile of
+    max_k |T_k| under the multivariate t distribution of the k t statistics (df n - 1,
+    their correlation the sample correlation of the rows: single-step max-T, as
+    ``multcomp``'s simultaneous intervals), simulated, so the band covers every mean at
+    once with the stated confidence for normal differences, where k pointwise t CIs would
+    not. Points with se_k = 0 are a point (their mean) and take no part in the max.
+    Monte-Carlo rule: start at MAX_T_START draws and double (up to MAX_T_MAX) until the
+    band's endpoints, recomputed at the binomial 95 % limits of c's order statistic, move
+    by less than half a unit of the ``digits``-th decimal after ``transform`` (exp: a band
+    of log-ratios shown as ratios): the Monte-Carlo error is below the last printed digit;
+    ``mc_stable`` says whether that was reached. ``n_resamples`` fixes the number
+    of draws instead (simulations of the band itself).
+    Returns dict(low [k], high [k], c, n_resamples, mc_stable, n, k, confidence).
+    """
+    x = np.asarray(d, dtype=float)
+    if x.ndim != 2 or not np.isfinite(x).all() or x.shape[1] < 2:
+        raise ValueError(f"d must be a finite 2-D array [points, seeds >= 2]; got {x.shape}")
+    k, n = x.shape
+    confidence = _check_confidence(confidence)
+    mean = x.mean(axis=1)
+    sd = x.std(axis=1, ddof=1)
+    se = sd / math.sqrt(n)
+    live = se > 0
+    # standardised residuals: u u^T / (n - 1) is the rows' correlation matrix, so u g /
+    # sqrt(n - 1) with g ~ N(0, I_n) is normal with that correlation
+    u = (x[live] - mean[live, None]) / sd[live, None]
+    rng = np.random.default_rng(seed)
+    stats_: list[np.ndarray] = []
+    b, done = 0, MAX_T_START if n_resamples is None else _check_n_resamples(n_resamples)
+    fmt = lambda v: transform(v)  # noqa: E731
+
+    def ends(c):
+        return fmt(mean - c * se), fmt(mean + c * se)
+
+    while True:
+        while b < done:
+            m = min(20_000, done - b)
+            if live.any():
+                z = rng.standard_normal((m, n)) @ u.T / math.sqrt(n - 1)
+                scale = np.sqrt(rng.chisquare(n - 1, size=(m, 1)) / (n - 1))
+                stats_.append(np.abs(z / scale).max(axis=1))
+            else:
+                stats_.append(np.zeros(m))
+            b += m
+        allt = np.sort(np.concatenate(stats_))
+        j = confidence * b
+        half = 1.96 * math.sqrt(b * confidence * (1 - confidence))
+        c = float(allt[min(b - 1, int(math.ceil(j)) - 1)])
+        c_lo = float(allt[max(0, int(math.floor(j - half)) - 1)])
+        c_hi = float(allt[min(b - 1, int(math.ceil(j + half)) - 1)])
+        moved = [np.abs(a - z) for a, z in zip(ends(c_lo), ends(c_hi))]
+        stable = max(float(m.max()) for m in moved) < 0.5 * 10.0**-digits
+        if stable or done >= MAX_T_MAX or n_resamples is not None:
+            break
+        done *= 2
+    return {
+        "low": mean - c * se,
+        "high": mean + c * se,
+        "c": c,
+        "n_resamples": int(b),
+        "mc_stable": bool(stable),
+        "n": int(n),
+        "k": int(k),
+        "confidence": confidence,
+    }
 
 
 # --------------------------------------------------------------------------- comparisons
@@ -807,11 +986,12 @@ def pairwise(
     often) stays in the sample with its rank split half to each sign, so the statistic
     at 0 is #(Walsh averages > 0) + #(= 0) / 2 over all n seeds, halfway between its
     values just below and just above 0 with the same n and variance: the statistic the
-    Hodges–Lehmann CI inverts. scipy's default "wilcox" drops the zeros and tests the
-    remaining seeds, a different statistic on fewer seeds that at large n calls
-    significant what the tied seeds argue against (50 ties, 10 wins: p = 0.005 against
-    zsplit's 0.028); "pratt" keeps zeros only as ranks (#(W > 0), an adjusted null,
-    p = 0.002 there).
+    Hodges–Lehmann CI inverts. With ties or zeros up to EXACT_TIES_MAX_N seeds, p is the
+    exact permutation p: the signs of the non-zero differences flipped, the zeros (whose
+    sign flip changes nothing) held as they are, a valid test of symmetry about 0 at any
+    n. Beyond that, scipy's normal approximation of zsplit counts the zeros' half ranks as
+    variable and is conservative where many seeds tie (50 ties, 10 wins: exact 0.002,
+    approximation 0.028; scipy's default "wilcox", which drops the zeros, 0.005).
     paired=False: "welch" (default; ttest_ind(equal_var=False)), "mannwhitney"
     (scipy.stats.mannwhitneyu), "permutation" (permutation_type="independent"). NaNs
     dropped per activation.

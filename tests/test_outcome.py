@@ -159,3 +159,20 @@ def test_report_can_be_rendered_under_another_rule(run, tmp_path):
         assert md[act]["n"] == str(SEEDS - int(rec.diverged[i].sum()))
     assert "survivors only: diverged runs are left out" in (out / "report.md").read_text()
     assert _main(["report", out])[0] == 0  # back to the run's own rule
+
+
+def test_summary_keeps_intervals_in_the_metric_range_and_the_report_names_the_method():
+    from actlab import markdown
+
+    # an all-ones accuracy column and a near-zero loss column (the report's tanh rows)
+    acc = np.array([[1.0] * 10, [0.9925] * 9 + [0.95]])
+    loss = np.array([[1e-4] * 9 + [0.05], [0.2] * 5 + [0.3] * 5])
+    never = np.zeros((2, 10), bool)
+    a = outcome.summary(acc, never, ["tanh", "relu"], "test_accuracy", 10)
+    lo = outcome.summary(loss, never, ["tanh", "relu"], "train_loss", 10)
+    assert (a["ci_low"] >= 0).all() and (a["ci_high"] <= 1).all()
+    assert list(a["ci_method"]) == ["edge-exact", "t-bounded"]
+    assert (lo["ci_low"] >= 0).all() and lo["ci_low"].iloc[0] == 0.0
+    name = markdown._ci_name(a)
+    assert "kept to the metric's range" in name and "edge" in name
+    assert markdown._ci_name(lo) == markdown.CI_NAMES["t-bounded"]

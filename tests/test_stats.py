@@ -393,13 +393,14 @@ def test_hodges_lehmann_hand_cases():
 
 
 def test_zero_differences_stay_in_the_signed_rank_test():
-    # 50 seeds where both runs failed identically (d = 0), 10 where a is better. zsplit
-    # keeps the ties in the test; scipy's default "wilcox" drops them and tests 10 seeds
+    # 50 seeds where both runs failed identically (d = 0), 10 where a is better. The zeros
+    # keep their (split) ranks; the exact permutation distribution flips the signs of the
+    # 10 others: the 10 wins hold the 10 largest ranks, P = 1 / 2^10 each side
     d = np.array([0.0] * 50 + list(range(1, 11)))
     row = _pair(d, np.zeros(60))
-    zsplit = scipy.stats.wilcoxon(d, zero_method="zsplit").pvalue  # 0.0275
-    assert row["p"] == pytest.approx(zsplit, rel=1e-12)
-    assert row["p"] > 5 * scipy.stats.wilcoxon(d).pvalue  # 0.0051
+    assert row["p"] == pytest.approx(2 / 2**10, rel=1e-12)
+    # scipy's normal approximation of zsplit counts the zeros as variable: conservative
+    assert scipy.stats.wilcoxon(d, zero_method="zsplit").pvalue == pytest.approx(0.0275, abs=1e-4)
     assert row["estimate"] == 0.0  # 1275 of the 1830 Walsh averages are 0
     # no shift makes 50 ties and 10 wins symmetric: every one is rejected, no interval
     assert math.isnan(row["estimate_ci_low"]) and math.isnan(row["estimate_ci_high"])
@@ -968,3 +969,178 @@ def test_summarize_falls_back_to_percentile_when_bca_fails(monkeypatch):
 def test_rejects_names_given_as_one_string():
     with pytest.raises(TypeError, match="names must be a sequence of strings"):
         stats.summarize(np.zeros((2, 5)), "ab")
+
+
+# --------------------------------------------------------------------------- bounded metrics
+
+
+def test_bounded_summary_keeps_an_accuracy_inside_zero_one():
+    # the report's tanh accuracy, [0.9925, 1.0025] before: cut at 1, the method named
+    acc = np.array([[1.0] * 19 + [0.85]])
+    row = stats.summarize(acc, ["tanh"], bounds=(0.0, 1.0)).iloc[0]
+    free = stats.summarize(acc, ["tanh"]).iloc[0]
+    assert free["ci_high"] > 1.0  # what the t interval alone gives
+    assert row["ci_method"] == "t-bounded"
+    assert row["ci_low"] == free["ci_low"] and row["ci_high"] == 1.0
+
+
+def test_bounded_summary_of_an_all_ones_column_is_the_exact_edge_bound():
+    # every seed at 1: the t interval is the point [1, 1]; the edge bound says how far
+    # below 1 the mean can be: E[X] >= 1 - P(X < 1) >= 1 - (1 - 0.025 ** (1 / n))
+    row = stats.summarize(np.ones((1, 20)), ["a"], bounds=(0.0, 1.0)).iloc[0]
+    assert row["ci_method"] == "edge-exact"
+    assert row["ci_high"] == 1.0
+    assert row["ci_low"] == pytest.approx(0.025 ** (1 / 20), rel=1e-12)  # 0.8316
+    # Clopper-Pearson's one-sided bound for 0 of 20 seeds below 1 is the same number
+    cp = scipy.stats.binomtest(0, 20).proportion_ci(0.95, method="exact").high
+    assert 1 - row["ci_low"] == pytest.approx(cp, rel=1e-9)
+
+
+def test_bounded_summary_keeps_a_loss_at_or_above_zero():
+    # the report's tanh train loss, [-0.002572, 0.01634] before
+    loss = np.array([[1e-4, 2e-4, 0.05, 3e-4, 1e-4, 2e-4, 1e-4, 1e-4]])
+    row = stats.summarize(loss, ["tanh"], bounds=(0.0, np.inf)).iloc[0]
+    assert row["ci_low"] == 0.0 and row["ci_high"] > row["mean"] > 0
+    assert row["ci_method"] == "t-bounded"
+    zeros = stats.summarize(np.zeros((1, 5)), ["z"], bounds=(0.0, np.inf)).iloc[0]
+    assert (zeros["ci_low"], zeros["ci_high"], zeros["ci_method"]) == (0.0, np.inf, "edge-exact")
+
+
+def test_bounded_summary_leaves_infinite_and_inner_constant_rows_alone():
+    v = np.array([[0.5] * 5, [0.1, 0.2, np.inf, 0.3, 0.2]])
+    t = stats.summarize(v, ["c", "inf"], bounds=(0.0, np.inf))
+    assert list(t["ci_method"]) == ["degenerate", "infinite"]
+
+
+def test_outcome_summary_chooses_the_bounds_from_the_metric():
+    from actlab import outcome
+
+    ones = np.ones((1, 10))
+    assert outcome.bounds_of("test_accuracy") == (0.0, 1.0)
+    assert outcome.bounds_of("train_loss") == (0.0, np.inf)
+    assert outcome.bounds_of("grad_norm") is None
+    acc = outcome.summary(ones, np.zeros((1, 10), bool), ["a"], "test_accuracy", 10)
+    assert acc["ci_method"].iloc[0] == "edge-exact" and acc["ci_high"].iloc[0] == 1.0
+
+
+@pytest.mark.parametrize(
+    "draw, truth",
+    [
+        # accuracies near 1: 1 with probability 0.95, else uniform on [0.8, 0.9]
+        (lambda rng, n: np.where(rng.random((REPS, n)) < 0.95, 1.0,
+                                 rng.uniform(0.8, 0.9, (REPS, n))), 0.95 + 0.05 * 0.85),
+        # a loss near 0: exponential with mean 0.002
+        (lambda rng, n: rng.exponential(0.002, (REPS, n)), 0.002),
+    ],
+    ids=["accuracy_near_1", "loss_near_0"],
+)  # fmt: skip
+@pytest.mark.parametrize("n", [10, 20])
+def test_bounded_ci_keeps_its_coverage_near_the_edge(draw, truth, n):
+    # intersecting with the range never loses the mean (it is in the range), and the edge
+    # bound covers by construction: coverage >= the t interval's, and the interval never
+    # leaves the range. Measured (4000 reps, MC se <= 0.008): accuracy_near_1 1.00 at
+    # n = 10 and 20, where the bare t interval covers 0.39 / 0.63 (all-ones samples give it
+    # a point); loss_near_0 0.91 / 0.92, the t interval's own coverage on skewed data
+    x = draw(np.random.default_rng(99), n)
+    names = [f"rep{i}" for i in range(REPS)]
+    bounds = (0.0, 1.0) if truth > 0.5 else (0.0, np.inf)
+    cut = stats.summarize(x, names, bounds=bounds)
+    free = stats.summarize(x, names)
+    assert (cut["ci_low"] >= bounds[0]).all() and (cut["ci_high"] <= bounds[1]).all()
+    c_cut = _coverage(cut["ci_low"], cut["ci_high"], truth)
+    c_free = _coverage(free["ci_low"], free["ci_high"], truth)
+    assert c_cut >= c_free
+    if bounds[1] == 1.0:
+        assert c_cut >= 0.95 - 4 * _mc_se(0.95, REPS), (c_cut, c_free)
+        assert c_free < 0.9  # what the edge bound repairs
+    else:
+        assert c_cut == c_free and c_cut >= 0.89, c_cut
+
+
+def test_clustered_wilson_hand_cases():
+    # no variation between seeds: the plain Wilson interval over every unit
+    r = stats.clustered_wilson([0, 0, 0], [256, 256, 256])
+    assert r["deff"] == 1.0 and r["ci_low"] == 0.0
+    assert r["ci_high"] == pytest.approx(stats.wilson(0, 768)[1])
+    # shares 2 %, 0 %, 4 % of 256: the between-seed variance is 5.1 x the binomial one
+    r = stats.clustered_wilson([5, 0, 10], [256, 256, 256])
+    shares = np.array([5, 0, 10]) / 256
+    deff = shares.var(ddof=1) / 3 / (r["rate"] * (1 - r["rate"]) / 768)
+    assert r["deff"] == pytest.approx(deff)
+    assert r["ci_low"] > 0 and r["ci_high"] < 1 and r["n_eff"] == pytest.approx(768 / deff)
+
+
+def test_clustered_wilson_keeps_coverage_with_correlated_units():
+    # each seed's units share a seed-level rate (beta, mean 0.05): the pooled binomial
+    # Wilson interval covers 0.53 (2000 reps, MC se 0.005); with the design effect 0.93
+    # (its deff is estimated from 20 seeds, so a little short of 0.95)
+    rng = np.random.default_rng(3)
+    reps, seeds, units = 2000, 20, 256
+    p = rng.beta(2, 38, size=(reps, seeds))
+    k = rng.binomial(units, p)
+    hits = 0
+    for row in k:
+        r = stats.clustered_wilson(row, np.full(seeds, units))
+        hits += r["ci_low"] <= 0.05 <= r["ci_high"]
+    assert hits / reps >= 0.91
+    lo, hi = stats.wilson(k.sum(axis=1), seeds * units)
+    assert _coverage(lo, hi, 0.05) < 0.6
+
+
+# --------------------------------------------------------------------------- ties: exact p
+
+
+def test_signed_rank_with_a_tie_uses_the_exact_permutation_p():
+    # 20 paired differences, one tie: scipy's "auto" falls back to the normal
+    # approximation (n > 13), orders of magnitude off in the tail; stats uses the exact
+    # permutation distribution, whose p scipy's exhaustive PermutationMethod confirms at a
+    # size it can enumerate (n = 16: 65 536 sign vectors)
+    d = np.arange(1.0, 17.0)
+    d[3] = d[4]  # a tie
+    d[0] = -d[0]
+    exact = scipy.stats.wilcoxon(
+        d, zero_method="zsplit", method=scipy.stats.PermutationMethod(n_resamples=np.inf)
+    ).pvalue
+    normal = scipy.stats.wilcoxon(d, zero_method="zsplit", method="asymptotic").pvalue
+    got = stats.pairwise(np.stack([d, np.zeros(16)]), ["a", "b"]).iloc[0]["p"]
+    assert got == pytest.approx(exact, rel=1e-9)
+    assert abs(got - normal) / exact > 0.2  # the approximation is well off here
+
+
+def test_p_and_hl_ci_come_from_one_test_with_ties():
+    # the CI excludes 0 exactly when p <= 0.05, with ties present at n = 20
+    rng = np.random.default_rng(5)
+    for shift in (0.0, 0.3, 0.5, 0.8):
+        d = np.round(rng.normal(shift, 1.0, 20), 1)
+        row = stats.pairwise(np.stack([d, np.zeros(20)]), ["a", "b"]).iloc[0]
+        excl = row["estimate_ci_low"] > 0 or row["estimate_ci_high"] < 0
+        if 0.0 not in (row["estimate_ci_low"], row["estimate_ci_high"]):
+            assert excl == (row["p"] <= 0.05), row
+
+
+# --------------------------------------------------------------------------- max-T band
+
+
+def test_max_t_band_is_wider_than_pointwise_and_covers_simultaneously():
+    # 11 correlated points, 10 seeds, normal: the band covers all 11 true means at once
+    # (measured 0.95 at 400 reps, MC se 0.011); the wild-bootstrap band tried first
+    # covered 0.77, pointwise t CIs cover less still
+    rng = np.random.default_rng(8)
+    reps, k, n = 400, 11, 10
+    cov = 0.6 + 0.4 * np.eye(k)
+    chol = np.linalg.cholesky(cov)
+    joint = 0
+    for _ in range(reps):
+        d = (chol @ rng.normal(size=(k, n))) + 0.1
+        b = stats.max_t_band(d, n_resamples=4000)
+        joint += bool(((b["low"] <= 0.1) & (0.1 <= b["high"])).all())
+        assert b["c"] > scipy.stats.t.ppf(0.975, n - 1) * 0.9
+    assert joint / reps >= 0.95 - 4 * _mc_se(0.95, reps)
+
+
+def test_max_t_band_states_its_resamples_and_constant_points_are_points():
+    d = np.vstack([np.full(8, 0.2), np.random.default_rng(1).normal(size=8)])
+    b = stats.max_t_band(d, seed=3)
+    assert b["low"][0] == b["high"][0] == pytest.approx(0.2)
+    assert b["n_resamples"] >= stats.MAX_T_START and isinstance(b["mc_stable"], bool)
+    assert stats.max_t_band(d, seed=3)["c"] == b["c"]  # reproducible given the seed
