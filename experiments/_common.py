@@ -89,7 +89,9 @@ def outcome_rule(result: actlab.Result) -> dict:
     return {
         "diverged_as": outcome.DEFAULT,
         "diverged_rule": outcome.describe(outcome.DEFAULT, classes),
-        "n_diverged": dict(zip(result.activations, (int(n) for n in result.diverged.sum(axis=-1)))),
+        "n_diverged": dict(
+            zip(result.activations, (np.asarray(n).tolist() for n in result.diverged.sum(axis=-1)))
+        ),
     }
 
 
@@ -351,6 +353,9 @@ def main(module, argv=None) -> int:
     name = study.name
     out = args.out or Path("runs") / name
     resume = args.resume or args.resume_or_start
+    prepare = getattr(module, "prepare", None)  # a study's own step before training
+    if prepare is not None:
+        study = prepare(study, args, out)
     try:
         result = cli.train(name, study, out, args, resume=resume, or_start=args.resume_or_start)
     except (ValueError, FileNotFoundError) as e:  # the run folder or a checkpoint
@@ -366,6 +371,9 @@ def main(module, argv=None) -> int:
     columns = getattr(module, "seed_columns", None)
     seeds = per_seed(result, None if columns is None else columns(result))
     write(out, analysis, module.figures(result, analysis), result, command, seeds)
+    compact = getattr(module, "save_compact", None)  # per-step data the document reads
+    if compact is not None:
+        compact(result, out)
     for key, value in analysis.items():
         if isinstance(value, pd.DataFrame):
             print(f"\n{key}\n{value.to_string(index=False)}")

@@ -39,9 +39,20 @@ from actlab.models import param_count  # noqa: E402
 from actlab.train import census_size  # noqa: E402
 from experiments import _common as common  # noqa: E402
 
+VARIANTS = {"bias": "activation_catalogue", "lr": "activation_catalogue_lr"}
 
-def build(quick: bool = False, **kw):
-    return protocols.get("activation_catalogue").build(common.overrides(quick, **kw))
+
+def add_arguments(p) -> None:
+    p.add_argument(
+        "--variant",
+        choices=tuple(VARIANTS),
+        default="bias",
+        help="the route to dead units: a -0.5 bias init (bias) or a high learning rate (lr)",
+    )
+
+
+def build(quick: bool = False, variant: str = "bias", **kw):
+    return protocols.get(VARIANTS[variant]).build(common.overrides(quick, **kw))
 
 
 def properties() -> pd.DataFrame:
@@ -102,7 +113,7 @@ def dead_units(result) -> pd.DataFrame:
     for kind in CENSUS:
         frac = _layer_mean(census_curve(result, kind))  # [acts, seeds, evals]
         for when, at in (("start", 0), ("end", -1)):
-            s = stats.summarize(frac[..., at], acts)
+            s = stats.summarize(frac[..., at], acts, bounds=(0.0, 1.0))
             table[f"{kind}_at_{when}"] = s["mean"].to_numpy()
             table[f"{kind}_{when}_ci_low"] = s["ci_low"].to_numpy()
             table[f"{kind}_{when}_ci_high"] = s["ci_high"].to_numpy()
@@ -138,9 +149,56 @@ def step_gradients(result) -> dict | None:
     }
 
 
+CENSUS_CSV = "census.csv"
+
+
+def census_table(result) -> pd.DataFrame:
+    """The unit census of every model, for ``reproduction/``: one row per activation x (lr)
+    x seed x hidden layer x ``when`` (start: step 0; end: the last evaluation), the layer's
+    ``units`` and how many of them are ``inactive``, ``dead`` and ``saturated``
+    (``actlab.train.Trace``), and ``diverged`` (1: the model diverged, its counts at the end
+    are empty: a frozen model's census is no outcome of the run)."""
+    widths = tuple(result.study.model.hidden)
+    lead = result.diverged.shape  # [acts, (lrs), seeds]
+    idx = np.indices(lead).reshape(len(lead), -1)
+    frames = []
+    for when, at in (("start", 0), ("end", -1)):
+        c = {k: census_curve(result, k)[..., at, :] for k in CENSUS}  # [*lead, layers]
+        for layer, units in enumerate(widths):
+            t = {"activation": np.asarray(result.activations)[idx[0]]}
+            if result.study.lrs is not None:
+                t["lr"] = np.asarray(result.study.lrs, float)[idx[1]]
+            t["seed"] = idx[-1]
+            t["layer"] = layer
+            t["units"] = units
+            t["when"] = when
+            for k in CENSUS:
+                v = c[k][..., layer].reshape(-1) * units
+                t[k] = pd.array(np.where(np.isnan(v), np.nan, np.round(v)), dtype="Int64")
+            t["diverged"] = result.diverged.reshape(-1).astype(int)
+            frames.append(pd.DataFrame(t))
+    return pd.concat(frames, ignore_index=True)
+
+
+def save_compact(result, out) -> None:
+    """``census.csv`` (``census_table``): every census figure of the document is computed
+    from it."""
+    census_table(result).to_csv(f"{out}/{CENSUS_CSV}", index=False)
+
+
 def analyse(result, quick: bool = False) -> dict:
-    table = dead_units(result)
     cfg = result.config
+    if result.study.lrs is not None:  # the high-lr route: the document reads census.csv
+        return {
+            **common.outcome_rule(result),
+            "route": "high learning rate",
+            "lrs": [float(x) for x in result.study.lrs],
+            "bias_mean": float(cfg.model.init_scheme.bias_mean),
+            "census_examples": census_size(cfg, int(result.study.data.x_train.shape[0])),
+            "dead_tol": float(cfg.dead_tol),
+            "saturation": float(cfg.saturation),
+        }
+    table = dead_units(result)
     return {
         **common.outcome_rule(result),
         "properties": properties(),
@@ -159,6 +217,8 @@ def analyse(result, quick: bool = False) -> dict:
 
 def figures(result, analysis) -> dict:
     acts, steps = result.activations, result.steps
+    if result.study.lrs is not None:
+        return {}
     curves = {kind: census_curve(result, kind) for kind in CENSUS}
     return {
         "gallery": gallery(),

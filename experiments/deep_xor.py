@@ -7,8 +7,8 @@
 Outcomes per model, every seed in exactly one: NaN (the loss or parameters went non-finite:
 ``diverged_at`` is the step), solved (never diverged, final training accuracy 1.0 on the
 four points) or stuck (the rest); rates over all seeds with Wilson 95 % intervals. The
-vanishing gradient: the ratio of layer-1 to layer-10 gradient norm at initialisation (the
-article's 0.1^10 argument, measured).
+vanishing gradient: the ratio of layer-1 to layer-10 gradient norm at initialisation, over
+every seed (a dead network's zero layer-1 gradient counts as the strongest vanishing).
 ``--variant`` picks a fix: ``glorot``/``he`` init, the ``clipped`` loss, or ``bce``, the
 loss computed stably from the logit.
 """
@@ -112,18 +112,28 @@ def _log_ratio(result) -> np.ndarray:
 
 
 def vanishing(result) -> pd.DataFrame:
-    """log10(||grad layer 1|| / ||grad layer 10||) at step 0 per seed: mean (95 % t CI) and
-    median. Negative = the input side gets the smaller gradient (vanishing). The gradient at
-    the initial parameters, before any update, so every seed has one; a seed whose ratio is
-    not finite (a zero or non-finite norm: a loss already infinite at step 0) has no log
-    ratio and is left out: ``n`` counts the seeds used, ``n_not_finite`` the others."""
+    """log10(||grad layer 1|| / ||grad layer 10||) at step 0, over every seed: median with
+    the sign test's CI (``stats.summarize``) and the mean of the finite ones. Negative =
+    the input side gets the smaller gradient (vanishing). A seed without a finite ratio
+    whose loss was finite at step 0 (it did not diverge there) had a zero layer-1 gradient:
+    a dead network, the strongest vanishing, counted as -inf (``n_zero``); only a seed that
+    diverged at step 0 (its loss already infinite) has no ratio and is left out
+    (``n_undefined``). ``n`` counts the seeds used."""
     ratio = _log_ratio(result)
-    table = stats.summarize(ratio, result.activations)[
-        ["name", "n", "mean", "ci_low", "ci_high", "median"]
+    at0 = result.diverged_at == 0
+    zero = np.isnan(ratio) & ~at0
+    used = np.where(zero, -np.inf, ratio)  # NaN left: diverged at step 0
+    table = stats.summarize(used, result.activations)[
+        ["name", "n", "median", "median_ci_low", "median_ci_high"]
     ]
-    table.columns = ["name", "n", "log10_ratio_mean", "ci_low", "ci_high", "log10_ratio_median"]
+    table.columns = ["name", "n", "log10_ratio_median", "ci_low", "ci_high"]
+    with np.errstate(invalid="ignore"):
+        table["log10_ratio_mean_finite"] = [
+            float(np.mean(r[np.isfinite(r)])) if np.isfinite(r).any() else np.nan for r in ratio
+        ]
     table["ratio_median"] = 10 ** table["log10_ratio_median"]
-    table["n_not_finite"] = np.isnan(ratio).sum(axis=1)
+    table["n_zero"] = zero.sum(axis=1)
+    table["n_undefined"] = (np.isnan(ratio) & at0).sum(axis=1)
     return table
 
 

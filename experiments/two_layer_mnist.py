@@ -151,6 +151,23 @@ def analyse(result, quick: bool = False) -> dict:
     }
 
 
+CURVES_NPZ = "curves.npz"
+
+
+def save_compact(result, out) -> None:
+    """``curves.npz``: the per-step figures of the document come from it: ``steps``
+    ``[evals]``, ``test_accuracy`` (whole test split after every step, intention-to-treat:
+    chance after a divergence) and ``batch_loss`` (the minibatch loss the step
+    differentiated), each ``[acts, seeds, evals]`` float32, ``activations``."""
+    np.savez_compressed(
+        f"{out}/{CURVES_NPZ}",
+        steps=np.asarray(result.steps, np.int32),
+        test_accuracy=common.itt_curve(result, "test_accuracy").astype(np.float32),
+        batch_loss=np.asarray(result.curve("batch_loss"), np.float32),
+        activations=np.asarray(result.activations),
+    )
+
+
 def figures(result, analysis) -> dict:
     acts, steps = result.activations, result.steps
     return {

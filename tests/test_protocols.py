@@ -130,6 +130,17 @@ def test_mlp_four_and_alexnet_protocols():
     a = P.get("alexnet_relu_vs_tanh").build(P.Overrides())
     assert isinstance(a.model, CNN) and tuple(a.model.features) == (32, 32, 64)
     assert a.activations == ("relu", "tanh") and a.batch_size == 128
+    # dense before the 25 % crossing (~50 steps): an evaluation every 4 steps
+    assert a.num_steps == P.ALEXNET_STEPS and a.config().eval_every == P.ALEXNET_EVAL_EVERY
+
+
+@needs_fashion
+def test_the_high_learning_rate_route_sweeps_rates_without_a_bias_shift():
+    s = P.get("activation_catalogue_lr").build(P.Overrides())
+    assert tuple(s.lrs) == P.HIGH_LRS and s.model.init_scheme.bias_mean == 0.0
+    assert s.activations[0] == "relu" and s.seeds >= 10
+    bias = P.get("activation_catalogue").build(P.Overrides())
+    assert bias.model.init_scheme.bias_mean == P.DEAD_BIAS and bias.lrs is None
 
 
 # one activation each (compilation grows with the number of activation groups); the
@@ -230,8 +241,8 @@ def test_experiment_script_writes_its_analysis_and_the_reproduction_table(tmp_pa
     assert "ten layers on XOR" in text
     # every claim row of the study carries a verdict and the run's own counts
     study = text.split("ten layers on XOR", 1)[1]  # past the verdicts-at-a-glance table
-    rows = [r for r in study.splitlines() if r.startswith("| ") and "learns XOR" in r]
-    assert [r.split(" | ")[0] for r in rows] == ["| relu learns XOR (reliably)"]
+    rows = [r for r in study.splitlines() if r.startswith("| ") and "learned and classified" in r]
+    assert len(rows) == 1 and ": relu (*reliably" in rows[0]
     solved = next(o for o in doc["outcomes"] if o["name"] == "relu" and o["outcome"] == "solved")
     assert f"solved {solved['k']}/3 = " in rows[0]
     verdicts = [r.rsplit(" | ", 1)[1] for r in rows]
