@@ -151,23 +151,37 @@ class Record:
         """[groups, seeds] bool."""
         return self.flat(self.diverged_at) >= 0
 
-    def curve(self, metric: str, *, raw: bool = False) -> np.ndarray:
+    def curve(
+        self, metric: str, *, raw: bool = False, diverged_as: str | None = None
+    ) -> np.ndarray:
         """[groups, seeds, evals, (layers)] of a Trace field, or train_error / test_error.
 
         A diverged model is frozen at its last finite parameters, so its metrics stay
-        finite; here they are NaN from the first evaluation after it diverged (as the
-        tables leave it out), unless ``raw``.
+        finite. From the first evaluation after it diverged, ``diverged_as`` (a rule of
+        ``actlab.outcome``) sets them: ``"failure"`` to the failed run's declared outcome
+        (``outcome.failure_value``: chance accuracy, +inf loss; ValueError for trace
+        quantities such as ``grad_norm``, which have none), ``"exclude"`` to NaN,
+        ``"frozen"`` leaves them. Evaluations before it diverged keep their values.
+
+        Default (None): NaN, as ``"exclude"``, unless ``raw`` (as ``"frozen"``). Unlike
+        ``final``, the default is not the run's rule: most traced fields have no failure
+        outcome; pass ``diverged_as=self.rule`` for a curve under the report's rule.
         """
+        if raw and diverged_as not in (None, "frozen"):
+            raise ValueError(f"raw=True is diverged_as='frozen'; got diverged_as={diverged_as!r}")
+        rule = "frozen" if raw else outcome.check_rule(diverged_as or "exclude")
         if metric in ("train_error", "test_error"):
-            return 1.0 - self.curve(metric.replace("error", "accuracy"), raw=raw)
+            return 1.0 - self.curve(metric.replace("error", "accuracy"), diverged_as=rule)
         if metric not in Trace._fields:
             accepted = ", ".join((*Trace._fields, "train_error", "test_error"))
             raise ValueError(f"unknown metric {metric!r}; accepted: {accepted}")
         v = self.flat(getattr(self.trace, metric)).astype(float)
-        if raw or metric in ("step", "diverged"):
+        if rule == "frozen" or metric in ("step", "diverged"):
             return v
+        # trace.diverged is per evaluation: True from the first one after the failing step
         gone = self.flat(self.trace.diverged).astype(bool)
-        return np.where(gone.reshape(gone.shape + (1,) * (v.ndim - gone.ndim)), np.nan, v)
+        classes = self.classes if rule == "failure" else 0
+        return outcome.apply(v, gone, metric, classes, rule)
 
     @property
     def classes(self) -> int:
