@@ -6,16 +6,20 @@
                           [--quick] [--chunks K]
                           [--resume | --resume-or-start] [--threshold METRIC=VALUE]
                           [--diverged-as failure|exclude|frozen]
-    actlab report DIR [--threshold METRIC=VALUE] [--diverged-as RULE]
+                          [--tidy auto|final|curves|all] [--tensorboard]
+    actlab report DIR [--threshold METRIC=VALUE] [--diverged-as RULE] [--tidy LEVEL]
     actlab compare DIR1 DIR2 [--out FILE]
     actlab list
     actlab demo [--out DIR]
 
 ``run`` trains in ``--chunks`` compiled calls (one compilation) and after each writes
-``results.json`` and ``trace.npz`` and a checkpoint, atomically; at the end it writes
-``report.md``, ``tidy.csv`` (``tidy.parquet``) and plots (``actlab.report``). Ctrl-C keeps what
-is done and prints the command that resumes it (exit code 130). Bad arguments get a one-line
-error naming the accepted values and exit code 2.
+``results.json`` and ``trace.npz`` and a checkpoint, atomically (with ``--tensorboard`` also
+TensorBoard events, ``actlab.tensorboard``); at the end it writes ``report.md``, ``tidy.csv``
+(``tidy.parquet``; ``--tidy`` chooses its rows) and plots (``actlab.report``), all through
+``actlab.runner.execute``. Ctrl-C keeps what is done and prints the command that resumes it
+(exit code 130). Bad arguments get a one-line error naming the accepted values and exit code
+2. The parser, ``--help`` and ``list`` import neither JAX nor the rest of the library, so they
+answer at once; the library is loaded once a command needs it.
 
 ``--lrs`` sweeps learning rates (arrays ``[acts, lrs, seeds]``); with ``--select METRIC``
 each activation instead gets its own rate, the best by ``METRIC`` (``val_accuracy``,
@@ -48,29 +52,72 @@ import shlex
 import sys
 from pathlib import Path
 
-from actlab import (
-    activations,
-    data,
-    distributed,
-    outcome,
-    protocols,
-    report,
-    results,
-    runtime,
-    selection,
-)
-from actlab.runner import (
-    Interrupted,
-    SaveFailed,
-    execute,
-    execute_selected,
-    os_error,
-    saved_meta,
-)
+from actlab import runtime
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 RESUME_FLAGS = ("--resume", "--resume-or-start")
 MAX_STEPS = 2**30  # steps are counted in int32 on the device; room for a chunk past the end
+
+# What the parser and `actlab list` name, written out so that neither imports the library
+# (JAX, flax, optax: seconds before a word is printed); tests/test_cli.py checks each against
+# the one it copies, named in its comment.
+_FLAT = ("fashion_mnist", "mnist", "kmnist", "cifar10", "mnist1d")
+EXPERIMENTS = {  # protocols.PROTOCOLS: name -> (summary, source, datasets)
+    "xor": ("deep XOR: 10 layers of width 5, N(0,1) init", "article 002", ("xor",)),
+    "mnist1d": (
+        "MLP 256-128 on MNIST-1D, Adam 1e-3",
+        "article 001 protocol",
+        ("mnist1d", *_FLAT[:4], "teacher_student"),
+    ),
+    "two_layer_mnist": (
+        "784-50-10, sigmoid vs ReLU, SGD 0.1, 1 epoch, test accuracy every step",
+        "article 000",
+        _FLAT,
+    ),
+    "mlp_four_activations": (
+        "784-256-128-10, none/sigmoid/tanh/relu (+leaky_relu, gelu), Adam 1e-3, 3 epochs",
+        "article 001",
+        _FLAT,
+    ),
+    "deep_xor": ("alias of xor", "article 002", ("xor",)),
+    "xor_glorot": ("deep XOR with Glorot init, zero biases", "article 002 fix", ("xor",)),
+    "xor_he": ("deep XOR with He init, zero biases", "article 002 fix", ("xor",)),
+    "xor_clipped": ("deep XOR with the loss clipped (no NaN)", "article 002 fix", ("xor",)),
+    "xor_bce": (
+        "deep XOR with the stable-logit loss (no NaN from the loss)",
+        "article 002 fix",
+        ("xor",),
+    ),
+    "activation_catalogue": (
+        "dead ReLUs from a negative bias init vs leaky/PReLU/ELU/maxout/step",
+        "article 003",
+        _FLAT,
+    ),
+    "activation_catalogue_lr": (
+        "dead ReLUs from a high learning rate (0.05 / 0.5 / 1.0) vs leaky/PReLU/ELU/maxout",
+        "article 003 / 004",
+        _FLAT,
+    ),
+    "alexnet_relu_vs_tanh": (
+        "4-layer conv net, ReLU vs tanh: steps to 25 % training error",
+        "article 004 (AlexNet fig. 1)",
+        _FLAT[:4],
+    ),
+}
+ACTIVATIONS = tuple(  # activations.names()
+    "none step step_ste sigmoid tanh relu leaky_relu leaky_relu_0.2 prelu elu selu celu gelu "
+    "gelu_tanh silu mish softplus softsign hard_tanh hard_sigmoid relu6 maxout softmax".split()
+)
+# data.BUILTIN, then data.IMAGES
+DATASETS = ("xor", "mnist1d", "teacher_student", "mnist", "fashion_mnist", "kmnist", "cifar10")
+THRESHOLD_METRICS = tuple(  # report.THRESHOLD_METRICS
+    "train_error test_error batch_loss train_loss train_accuracy test_loss test_accuracy".split()
+)
+DIVERGED_RULES = ("failure", "exclude", "frozen")  # outcome.RULES
+SELECT_METRICS = ("val_accuracy", "val_loss", "train_accuracy", "train_loss")  # selection.METRICS
+VALIDATION = 0.1  # selection.VALIDATION
+TIDY_LEVELS = ("auto", "final", "curves", "all")  # "auto", then tables.TIDY_LEVELS
+TIDY_MAX_ROWS = 1_000_000  # report.TIDY_MAX_ROWS
 
 
 class UsageError(Exception):
@@ -145,7 +192,7 @@ def check_selection(args) -> None:
     """``--select`` needs ``--lrs`` with two rates or more; ``--select-seeds`` and a
     non-default ``--validation`` need ``--select``."""
     if args.select is None:
-        if args.select_seeds is not None or args.validation != selection.VALIDATION:
+        if args.select_seeds is not None or args.validation != VALIDATION:
             raise UsageError("--select-seeds and --validation go with --select METRIC")
         return
     if args.lrs is None or len(args.lrs) < 2:
@@ -153,41 +200,71 @@ def check_selection(args) -> None:
 
 
 def _acts(s: str) -> tuple[str, ...]:
+    from actlab import activations  # JAX: only when --acts is given
+
     try:
         return activations.resolve(s)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _threshold(s: str) -> report.Threshold:
+def _threshold(s: str):
+    from actlab.record import parse_threshold  # JAX: only when --threshold is given
+
     try:
-        return report.parse_threshold(s)
+        return parse_threshold(s)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _experiment(s: str) -> str:
+    if s not in EXPERIMENTS:
+        raise argparse.ArgumentTypeError(
+            f"unknown experiment {s!r}; accepted: {', '.join(EXPERIMENTS)}"
+        )
+    return s
+
+
 def datasets() -> tuple[str, ...]:
     """Every dataset name ``actlab.data.load`` knows without a path."""
-    return (*data.BUILTIN, *data.IMAGES)
+    return DATASETS
 
 
 def parser() -> argparse.ArgumentParser:
     p = Parser(prog="actlab", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a named experiment")
-    run.add_argument("experiment", help=f"one of: {', '.join(protocols.PROTOCOLS)} (actlab list)")
+    run.add_argument(
+        "experiment", type=_experiment, help=f"one of: {', '.join(EXPERIMENTS)} (actlab list)"
+    )
     run_options(run)
     diverged_option(run)
+    tidy_option(run)
+    run.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard event files into OUT/tensorboard/, one run per activation "
+        "x seed (x lr), after each chunk: tensorboard --logdir OUT/tensorboard (default: off)",
+    )
     cluster_options(run)
     rep = sub.add_parser("report", help="re-render report.md, tidy table and plots of a run")
     rep.add_argument("dir", type=Path, help="a folder written by actlab run")
-    rep.add_argument("--threshold", type=_threshold, help="METRIC=VALUE, e.g. train_error=0.25")
+    rep.add_argument(
+        "--threshold",
+        type=_threshold,
+        help="METRIC=VALUE, e.g. train_error=0.25 (default: the one saved with the run)",
+    )
     diverged_option(rep)
+    tidy_option(rep)
     cmp = sub.add_parser("compare", help="final test accuracy of two runs, per activation")
     cmp.add_argument("dirs", type=Path, nargs=2, metavar="DIR", help="folders of two runs")
-    cmp.add_argument("--out", type=Path, help="also write the markdown table to this file")
+    cmp.add_argument(
+        "--out", type=Path, help="also write the markdown table to this file (default: none)"
+    )
     demo = sub.add_parser("demo", help="the embedded default: MNIST-1D and deep XOR, no download")
-    demo.add_argument("--out", type=Path, default=Path("runs/demo"))
+    demo.add_argument(
+        "--out", type=Path, default=Path("runs/demo"), help="output folder (default: %(default)s)"
+    )
     sub.add_parser("list", help="list experiments, activations and datasets")
     return p
 
@@ -196,16 +273,25 @@ def cluster_options(run: argparse.ArgumentParser) -> None:
     """How many processes train the seeds (``actlab.distributed``)."""
     how = run.add_mutually_exclusive_group()
     how.add_argument(
-        "--processes", type=_positive_int, help="start N local worker processes (one node)"
+        "--processes",
+        type=_positive_int,
+        help="start N local worker processes (one node) (default: none: this process trains "
+        "on every device it sees)",
     )
-    how.add_argument("--coordinator", metavar="HOST:PORT", help="join this job's coordinator")
+    how.add_argument(
+        "--coordinator",
+        metavar="HOST:PORT",
+        help="join this job's coordinator (default: none)",
+    )
     how.add_argument(
         "--distributed",
         action="store_true",
-        help="join the job the environment describes (SLURM, Open MPI, TPU pod)",
+        help="join the job the environment describes (SLURM, Open MPI, TPU pod) (default: off)",
     )
-    run.add_argument("--num-processes", type=_positive_int, help="with --coordinator")
-    run.add_argument("--process-id", type=int, help="with --coordinator: 0 .. N-1")
+    run.add_argument(
+        "--num-processes", type=_positive_int, help="with --coordinator (default: none)"
+    )
+    run.add_argument("--process-id", type=int, help="with --coordinator: 0 .. N-1 (default: none)")
 
 
 def check_cluster(args) -> None:
@@ -241,36 +327,70 @@ def diverged_option(p: argparse.ArgumentParser) -> None:
     """``--diverged-as RULE``: how the report's statistics count diverged runs."""
     p.add_argument(
         "--diverged-as",
-        choices=outcome.RULES,
+        choices=DIVERGED_RULES,
         help="failure (default: every seed counts, a diverged run scores chance accuracy and "
         "the worst loss), exclude (survivors only, labelled), frozen (raw values)",
+    )
+
+
+def tidy_option(p: argparse.ArgumentParser) -> None:
+    """``--tidy LEVEL``: which rows the tidy table (``tidy.parquet``, ``tidy.csv``) keeps."""
+    p.add_argument(
+        "--tidy",
+        choices=TIDY_LEVELS,
+        default="auto",
+        help=f"rows of the tidy table: final (every metric, per layer too, at the last "
+        f"evaluation), curves (the scalar metrics at every evaluation), all (every traced "
+        f"value), auto (all up to {TIDY_MAX_ROWS:,} rows, else curves) (default: %(default)s)",
     )
 
 
 def run_options(run: argparse.ArgumentParser, *, threshold: bool = True) -> None:
     """The options of a run (``actlab run`` and every ``experiments/`` script): what to
     override in the protocol, where to write, how to resume; ``--threshold`` if asked."""
-    run.add_argument("--acts", type=_acts, help="comma-separated activations")
-    run.add_argument("--seeds", type=_positive_int)
+    run.add_argument(
+        "--acts",
+        type=_acts,
+        help="comma-separated activations, from actlab list (default: the experiment's)",
+    )
+    run.add_argument(
+        "--seeds", type=_positive_int, help="seeds per activation (default: the experiment's)"
+    )
     length = run.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=_positive_int)
-    length.add_argument("--epochs", type=_positive_float)
+    length.add_argument(
+        "--steps", type=_positive_int, help="training steps per model (default: the experiment's)"
+    )
+    length.add_argument(
+        "--epochs",
+        type=_positive_float,
+        help="passes over the training split, instead of --steps (default: the experiment's)",
+    )
     rate = run.add_mutually_exclusive_group()
-    rate.add_argument("--lr", type=_positive_float)
-    rate.add_argument("--lrs", type=_lrs, help="comma-separated learning rates: a sweep")
+    rate.add_argument(
+        "--lr", type=_positive_float, help="learning rate (default: the experiment's)"
+    )
+    rate.add_argument(
+        "--lrs",
+        type=_lrs,
+        help="comma-separated learning rates: a sweep (default: none, the experiment's rate)",
+    )
     run.add_argument(
         "--select",
-        choices=tuple(selection.METRICS),
-        help="with --lrs: each activation at its own rate, the best by this metric",
+        choices=SELECT_METRICS,
+        help="with --lrs: each activation at its own rate, the best by this metric (default: "
+        "none, every rate of --lrs is reported)",
     )
     run.add_argument(
         "--validation",
         type=_share_or_count,
-        default=selection.VALIDATION,
-        help="training examples held out for --select val_*: a count, or a share below 1",
+        default=VALIDATION,
+        help="training examples held out for --select val_*: a count, or a share below 1 "
+        "(default: %(default)s)",
     )
     run.add_argument(
-        "--select-seeds", type=_positive_int, help="seeds of the selection (default --seeds)"
+        "--select-seeds",
+        type=_positive_int,
+        help="seeds of the selection (default: --seeds)",
     )
     run.add_argument(
         "--max-memory",
@@ -280,18 +400,33 @@ def run_options(run: argparse.ArgumentParser, *, threshold: bool = True) -> None
         "free memory, less the data): more seeds run in chunks, one after another through the "
         "same program (same results)",
     )
-    run.add_argument("--dataset", help="dataset name (actlab list shows them)")
-    run.add_argument("--quick", action="store_true", help="CI-sized settings")
-    run.add_argument("--out", type=Path, help="output folder (default runs/EXPERIMENT)")
-    run.add_argument("--chunks", type=_positive_int, default=20, help="progress/save points")
+    run.add_argument(
+        "--dataset",
+        help="dataset name, from actlab list (default: the experiment's)",
+    )
+    run.add_argument(
+        "--quick", action="store_true", help="CI-sized settings (default: off, full size)"
+    )
+    run.add_argument("--out", type=Path, help="output folder (default: runs/EXPERIMENT)")
+    run.add_argument(
+        "--chunks",
+        type=_positive_int,
+        default=20,
+        help="progress and save points: compiled calls the run is split into (default: "
+        "%(default)s)",
+    )
     resume = run.add_mutually_exclusive_group()
     resume.add_argument(
-        "--resume", action="store_true", help="continue OUT's unfinished run (exit 2 if none)"
+        "--resume",
+        action="store_true",
+        help="continue OUT's unfinished run, exit 2 if none (default: off: start a run, "
+        "refused if OUT holds an unfinished one)",
     )
     resume.add_argument(
         "--resume-or-start",
         action="store_true",
-        help="continue OUT's unfinished run, or start one if there is none (requeued jobs)",
+        help="continue OUT's unfinished run, or start one if there is none (requeued jobs) "
+        "(default: off)",
     )
     if not threshold:
         return
@@ -299,11 +434,14 @@ def run_options(run: argparse.ArgumentParser, *, threshold: bool = True) -> None
         "--threshold",
         type=_threshold,
         help=f"METRIC=VALUE for the time-to-threshold table; METRIC: "
-        f"{', '.join(report.THRESHOLD_METRICS)}",
+        f"{', '.join(THRESHOLD_METRICS)} (default: the experiment's, if it has one)",
     )
 
 
-def _build(args) -> tuple[protocols.Protocol, object]:
+def _build(args) -> tuple:
+    """(the experiment's ``protocols.Protocol``, its ``Study`` with ``args``' overrides)."""
+    from actlab import protocols
+
     proto = protocols.get(args.experiment)
     if args.dataset is not None and args.dataset not in proto.datasets:
         what = "does not fit" if args.dataset in datasets() else "does not know"
@@ -326,17 +464,29 @@ def _build(args) -> tuple[protocols.Protocol, object]:
 
 
 def _run(args, command: list[str]) -> int:
+    from actlab import distributed
+    from actlab.record import parse_threshold
+    from actlab.runner import (
+        SUMMARY,
+        Interrupted,
+        ReportFailed,
+        ReportInterrupted,
+        SaveFailed,
+        saved_meta,
+    )
+
     check_selection(args)
     try:
         proto, study = _build(args)
-        th = args.threshold or report.parse_threshold(proto.threshold)
+        th = args.threshold or parse_threshold(proto.threshold)
     except (ValueError, FileNotFoundError) as e:
         raise UsageError(str(e)) from None
     out = args.out or Path("runs") / proto.name
     cmd = os.environ.get(distributed.COMMAND_ENV) or shlex.join(command)
     resume = args.resume or args.resume_or_start
+    render = shlex.join(["actlab", "report", str(out)])
     try:
-        result = train(
+        train(
             proto.name,
             study,
             out,
@@ -346,6 +496,9 @@ def _run(args, command: list[str]) -> int:
             threshold=th,
             command=cmd,
             diverged_as=args.diverged_as,
+            report=True,
+            tidy=args.tidy,
+            tensorboard=args.tensorboard,
         )
     except (ValueError, FileNotFoundError) as e:  # the folder, a checkpoint or the study
         raise UsageError(str(e)) from None
@@ -368,43 +521,38 @@ def _run(args, command: list[str]) -> int:
             )
         print(f"actlab: error: cannot write {e}; {then}", file=sys.stderr)
         return EXIT_USAGE
-    if not distributed.is_main():  # process 0 writes the report
-        return 0
-    render = shlex.join(["actlab", "report", str(out)])
-    try:
-        rec = report.Record.of(
-            result, proto.name, threshold=th, command=cmd, diverged_as=args.diverged_as
-        )
-        path = report.write(rec, out, th)
-        text = report.console(rec)
-        results.atomic_write(out / "summary.txt", lambda tmp: tmp.write_text(text + "\n"))
-    except KeyboardInterrupt:
+    except ReportInterrupted:
         print(
             f"\nactlab: interrupted while writing the report; the run is saved. Render it with:"
             f"\n  {render}",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
-    except OSError as e:
+    except ReportFailed as e:
         print(
-            f"actlab: error: cannot write {os_error(e)}; the run is saved in {out}/: once it "
-            f"can be written, render the report with: {render}",
+            f"actlab: error: cannot write {e}; the run is saved in {out}/: once it can be "
+            f"written, render the report with: {render}",
             file=sys.stderr,
         )
         return EXIT_USAGE
-    print(text)
-    print(f"report: {path}")
+    if not distributed.is_main():  # process 0 wrote the report
+        return 0
+    print((out / SUMMARY).read_text(), end="")
+    print(f"report: {out / 'report.md'}")
     return 0
 
 
-def train(name: str, study, out: Path, args, **kw):
+def train(name: str, study, out: Path, args, *, report: bool = False, **kw):
     """``execute`` the study into ``out``, or with ``--select`` ``execute_selected``: each
     activation at its own selected rate. Returns the ``Result`` of the comparison.
-    ``--max-memory`` bounds the models' device memory (``Study.max_memory``)."""
+    ``--max-memory`` bounds the models' device memory (``Study.max_memory``). ``report`` and
+    ``kw`` as ``execute``'s, but no report by default: ``experiments/`` write their own."""
+    from actlab.runner import execute, execute_selected
+
     if getattr(args, "max_memory", None) is not None:
         study = study.replace(max_memory=args.max_memory)
     if args.select is None:
-        return execute(name, study, out, args.chunks, **kw)
+        return execute(name, study, out, args.chunks, report=report, **kw)
     chosen, result = execute_selected(
         name,
         study,
@@ -413,6 +561,7 @@ def train(name: str, study, out: Path, args, **kw):
         metric=args.select,
         validation=args.validation,
         select_seeds=args.select_seeds,
+        report=report,
         **kw,
     )
     rates = ", ".join(f"{a} {lr:g}" for a, lr in zip(chosen.activations, chosen.chosen))
@@ -437,29 +586,33 @@ def _resume_command(command: list[str]) -> str:
 
 def _list() -> int:
     print("experiments:")
-    for proto in protocols.PROTOCOLS.values():
-        print(f"  {proto.name:<24} {proto.summary} ({proto.source})")
-        print(f"  {'':<24} datasets: {', '.join(proto.datasets)}")
-    print("activations:\n  " + ", ".join(activations.names()))
+    for name, (summary, source, names) in EXPERIMENTS.items():
+        print(f"  {name:<24} {summary} ({source})")
+        print(f"  {'':<24} datasets: {', '.join(names)}")
+    print("activations:\n  " + ", ".join(ACTIVATIONS))
     print("datasets:\n  " + ", ".join(datasets()))
-    print("threshold metrics (--threshold METRIC=VALUE):\n  " + ", ".join(report.THRESHOLD_METRICS))
+    print("threshold metrics (--threshold METRIC=VALUE):\n  " + ", ".join(THRESHOLD_METRICS))
     return 0
 
 
 def _report(args) -> int:
+    from actlab import report
+
     try:
         rec = report.Record.load(args.dir)
         if args.diverged_as is not None:
             rec = rec.with_rule(args.diverged_as)
     except (ValueError, FileNotFoundError) as e:
         raise UsageError(str(e)) from None
-    path = report.write(rec, args.dir, args.threshold)
+    path = report.write(rec, args.dir, args.threshold, tidy=args.tidy)
     print(report.console(rec))
     print(f"report: {path}")
     return 0
 
 
 def _compare(args) -> int:
+    from actlab import report, results
+
     try:
         a, b = (report.Record.load(d) for d in args.dirs)
         table = report.compare(a, b)
@@ -490,13 +643,13 @@ def _demo(p: argparse.ArgumentParser, out: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     # before JAX's first computation: seeds then train on every core in parallel
     runtime.use_host_devices()
-    runtime.use_compilation_cache()  # a second run of a study loads its programs
     p = parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
     try:
         if args.command == "list":
             return _list()
+        runtime.use_compilation_cache()  # a second run of a study loads its programs
         if args.command == "demo":
             return _demo(p, args.out)
         if args.command == "report":
@@ -504,6 +657,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "compare":
             return _compare(args)
         check_cluster(args)
+        from actlab import distributed
+
         if args.processes is not None:
             return distributed.launch(_without(argv, "--processes"), args.processes)
         if args.coordinator is not None or args.distributed:
@@ -512,6 +667,8 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         p.exit(EXIT_USAGE, f"actlab: error: {e}\n")
     except OSError as e:  # a file-system fault not met above: still one line, not a traceback
+        from actlab.runner import os_error
+
         p.exit(EXIT_USAGE, f"actlab: error: {os_error(e)}\n")
     except KeyboardInterrupt:
         print("\nactlab: interrupted", file=sys.stderr)

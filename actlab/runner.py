@@ -6,7 +6,9 @@
 Training is compiled once and run in about ``chunks`` calls; after each, ``results.json``,
 ``trace.npz`` and a checkpoint are written atomically into the folder, so a run killed at any
 point keeps what it computed and ``resume=True`` continues it, bit-identical to a run that
-was never stopped. Ctrl-C saves and raises ``Interrupted``. The ``actlab`` command,
+was never stopped. Ctrl-C saves and raises ``Interrupted``. A finished run gets its report
+(``report.md``, the tidy table, plots, ``summary.txt``; ``report=False`` for none) and, with
+``tensorboard=True``, TensorBoard events written chunk by chunk. The ``actlab`` command,
 ``experiments/`` and the notebooks all train through here.
 
 What the folder holds must fit what is asked, or ``RunFolderError`` (a ``ValueError``) says
@@ -24,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 from actlab import checkpoint, distributed, results, selection
+from actlab import tensorboard as tb
 from actlab.record import Threshold
 
 
@@ -42,6 +45,20 @@ class Interrupted(Exception):
 class SaveFailed(Exception):
     """A write into the run folder failed during ``execute`` (a full disk, ...). Every file
     is written atomically, so the previous checkpoint is still valid."""
+
+    def __init__(self, error: OSError):
+        super().__init__(os_error(error))
+        self.error = error
+
+
+class ReportInterrupted(Exception):
+    """Ctrl-C while ``execute`` wrote the report of a finished run. The run itself is saved:
+    ``actlab report OUT`` writes the report."""
+
+
+class ReportFailed(Exception):
+    """A write of the report of a finished run failed (a full disk, ...). The run itself is
+    saved: once the folder can be written, ``actlab report OUT`` writes the report."""
 
     def __init__(self, error: OSError):
         super().__init__(os_error(error))
@@ -84,11 +101,17 @@ def execute(
     threshold: Threshold | None = None,
     command: str | None = None,
     diverged_as: str | None = None,
+    report: bool = True,
+    tidy: str = "auto",
+    tensorboard: bool = False,
 ):
     """Train ``study`` into the run folder ``out`` in about ``chunks`` compiled calls (one
     compilation) and return its ``Result``; ``name`` is the experiment's name in the files.
     After each call ``results.json``, ``trace.npz`` and a checkpoint are written atomically
-    into ``out``; the checkpoint is removed when the run completes.
+    into ``out``, with ``tensorboard=True`` also the new evaluations' TensorBoard events
+    (``actlab.tensorboard``: ``out/tensorboard/ACT/seed_I/``); the checkpoint is removed when
+    the run completes. Then, unless ``report=False``, ``write_report`` writes the report
+    (``tidy``: the tidy table's level, ``report.write``'s).
 
     ``resume=True`` continues from ``out``'s checkpoint (same chunk size, so the same
     compiled program); if there is none it raises ``RunFolderError``, or with ``or_start=True``
@@ -97,8 +120,9 @@ def execute(
     be written (before compiling), ``ValueError`` for a checkpoint of other settings,
     ``results.CorruptFile`` for one that cannot be read, ``ValueError`` from the study itself;
     ``SaveFailed`` if a save fails (the previous checkpoint stays valid); ``Interrupted`` on
-    Ctrl-C, once what was done is saved. ``diverged_as`` is the rule of ``results.json``'s
-    ``summary`` (``actlab.outcome``; default: every seed counts).
+    Ctrl-C, once what was done is saved; ``ReportInterrupted`` or ``ReportFailed`` while the
+    report is written. ``diverged_as`` is the rule of ``results.json``'s ``summary`` and the
+    report's (``actlab.outcome``; default: every seed counts). Only process 0 writes.
     """
     from tqdm.auto import tqdm
 
@@ -115,6 +139,8 @@ def execute(
         per_chunk = int(meta["chunk"])
     else:
         per_chunk = max(1, -(-run.num_intervals // chunks))
+        if distributed.is_main():  # the events of the run this one replaces
+            tb.clear(out / tb.DIR)
 
     saved_kw = {"threshold": threshold, "command": command, "diverged_as": diverged_as}
 
@@ -125,6 +151,8 @@ def execute(
             return
         try:
             results.save(res, out, name, complete=done, **saved_kw)
+            if tensorboard:  # before the checkpoint: a resume writes no step twice either way
+                tb.write(out / tb.DIR, res.trace, res.activations, res.study.lrs)
             if done:
                 checkpoint.remove(out)
             else:
@@ -154,7 +182,32 @@ def execute(
         bar.close()  # before any message: it starts on a line of its own
     if distributed.is_main():
         checkpoint.remove(out)
-    return run.result()
+    result = run.result()
+    if report and distributed.is_main():
+        write_report(result, name, out, tidy=tidy, **saved_kw)
+    return result
+
+
+SUMMARY = "summary.txt"  # the console summary, as actlab run prints it
+
+
+def write_report(result, name: str, out: Path, *, tidy: str = "auto", **kw) -> Path:
+    """``report.md``, the tidy table and the plots (``actlab.report``) and ``summary.txt`` of
+    ``result`` into the run folder ``out``; returns report.md's path. ``kw`` as
+    ``results.summary`` (``threshold``, ``command``, ``diverged_as``). Raises
+    ``ReportInterrupted`` on Ctrl-C and ``ReportFailed`` if a file cannot be written."""
+    from actlab import report  # matplotlib: loaded only where a report is written
+
+    try:
+        rec = report.Record.of(result, name, **kw)
+        path = report.write(rec, out, tidy=tidy)
+        text = report.console(rec)
+        results.atomic_write(Path(out) / SUMMARY, lambda tmp: tmp.write_text(text + "\n"))
+    except KeyboardInterrupt:
+        raise ReportInterrupted(f"interrupted while writing the report into {out}") from None
+    except OSError as e:
+        raise ReportFailed(e) from None
+    return path
 
 
 SELECTION_DIR, SELECTION_JSON = "selection", "selection.json"
@@ -171,6 +224,8 @@ def execute_selected(
     select_seeds: int | None = None,
     resume: bool = False,
     or_start: bool = False,
+    report: bool = True,
+    tidy: str = "auto",
     **kw,
 ):
     """``actlab.selection``'s recipe into the run folder ``out``; returns ``(Selection,
@@ -182,7 +237,8 @@ def execute_selected(
     ``out/selection.csv``; then the comparison, each activation at its selected rate with
     the study's seeds, trains into ``out`` itself. ``resume=True`` continues whichever stage
     was interrupted and reuses a ``selection.json`` of the same selection study; one of other
-    settings is refused. ``kw`` goes to ``execute`` for both stages.
+    settings is refused. ``kw`` goes to ``execute`` for both stages; the report (``report``,
+    ``tidy``) is the comparison's.
     """
     out = Path(out)
     check_out(out)
@@ -206,6 +262,7 @@ def execute_selected(
             chunks,
             resume=resume,
             or_start=resume,  # a run interrupted before its first save starts over
+            report=False,
             **kw,
         )
         chosen = selection.choose(tuned, metric)
@@ -217,7 +274,9 @@ def execute_selected(
             )
         or_start = or_start or resume  # the comparison has not started yet
     final = selection.at_selected(study, chosen)
-    result = execute(name, final, out, chunks, resume=resume, or_start=or_start, **kw)
+    result = execute(
+        name, final, out, chunks, resume=resume, or_start=or_start, report=report, tidy=tidy, **kw
+    )
     return chosen, result
 
 

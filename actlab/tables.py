@@ -132,21 +132,30 @@ def tables(rec: Record, th: Threshold | str | Sequence | None = None) -> dict[st
     return out
 
 
-def tidy(rec: Record) -> pd.DataFrame:
+TIDY_LEVELS = ("final", "curves", "all")  # tidy()'s levels, smallest first
+
+
+def tidy(rec: Record, level: str = "all") -> pd.DataFrame:
     """Long format: one row per activation x (lr) x seed x evaluation x metric (x layer).
 
-    Columns ``act`` (categorical), ``lr`` (only with an lr sweep), ``seed``, ``step``,
-    ``metric`` (categorical: every Trace field but ``step``; ``diverged`` is 0/1), ``layer``
-    (0 = input side, as ``layer_0``; -1 for scalar metrics) and ``value`` (float64).
+    ``level`` chooses the rows (``TIDY_LEVELS``): ``"all"`` every traced value; ``"curves"``
+    the scalar metrics at every evaluation (no per-layer ones); ``"final"`` every metric,
+    per-layer ones included, at the last evaluation only. Columns ``act`` (categorical),
+    ``lr`` (only with an lr sweep), ``seed``, ``step``, ``metric`` (categorical: every Trace
+    field but ``step``; ``diverged`` is 0/1), ``layer`` (0 = input side, as ``layer_0``; -1
+    for scalar metrics) and ``value`` (float64), whatever the level.
     """
+    if level not in TIDY_LEVELS:
+        raise ValueError(f"tidy level must be one of {', '.join(TIDY_LEVELS)}; got {level!r}")
     lead = 2 + (rec.lrs is not None)  # axes before evals
-    steps = rec.steps.astype(np.int64)
+    evals = slice(-1, None) if level == "final" else slice(None)
+    steps = rec.steps.astype(np.int64)[evals]
     metrics = [f for f in Trace._fields if f != "step"]
     frames = []
     for m in metrics:
-        a = np.asarray(getattr(rec.trace, m))
+        a = np.asarray(getattr(rec.trace, m))[(slice(None),) * lead + (evals,)]
         layered = a.ndim == lead + 2
-        if a.size == 0:
+        if a.size == 0 or (layered and level == "curves"):
             continue
         idx = np.indices(a.shape, dtype=np.int32).reshape(a.ndim, -1)
         cols = {"act": pd.Categorical.from_codes(idx[0], categories=list(rec.activations))}

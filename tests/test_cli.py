@@ -2,13 +2,16 @@
 one-line errors with exit code 2.
 
 One tiny deep-XOR study (2 activations x 3 seeds, 300 steps = 3 chunks) is run three times
-for the module: uninterrupted, interrupted by Ctrl-C after 2 chunks, and resumed. Tests of
-what is accepted without training use ``no_training``: reaching ``Study.start`` raises
-``Accepted``. Checkpoint files are ``tests/test_checkpoint.py``'s, file-system faults and
-kill -9 ``tests/test_faults.py``'s.
+for the module: uninterrupted (with --tensorboard), interrupted by Ctrl-C after 2 chunks, and
+resumed. Tests of what is accepted without training use ``no_training``: reaching
+``Study.start`` raises ``Accepted``. Checkpoint files are ``tests/test_checkpoint.py``'s,
+file-system faults and kill -9 ``tests/test_faults.py``'s, TensorBoard events
+``tests/test_tensorboard.py``'s.
 """
 
+import argparse
 import contextlib
+import errno
 import io
 import json
 import os
@@ -17,11 +20,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import actlab
-from actlab import checkpoint, cli, report, runtime, study
+from actlab import checkpoint, cli, data, outcome, report, runtime, selection, study, tables
 from actlab import protocols as P
+from actlab import tensorboard as tb
 
 # its runs are module fixtures: one worker builds them (make test: --dist loadgroup)
 pytestmark = pytest.mark.xdist_group("cli")
@@ -67,7 +72,12 @@ def no_training(monkeypatch):
 def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
     full, crashed = tmp / "full", tmp / "crashed"
-    got = {"full": main([*ARGS, "--out", full, "--threshold", "train_error=0.25"])}
+    real_write, writes = report.write, []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(report, "write", lambda *a, **kw: writes.append(1) or real_write(*a, **kw))
+        full_argv = [*ARGS, "--out", full, "--threshold", "train_error=0.25", "--tensorboard"]
+        got = {"full": main(full_argv)}
+    got["report_writes"] = len(writes)
 
     real, calls = study.Run.advance, []
 
@@ -127,6 +137,63 @@ def test_run_writes_report_tidy_table_and_plots(runs):
     text = (full / "report.md").read_text()
     assert "## Time to threshold: train_error <= 0.25" in text
     assert not (full / checkpoint.NPZ).exists()  # a finished run keeps no checkpoint
+
+
+def test_run_writes_the_report_once_through_the_runner(runs):
+    full, _, got = runs
+    assert got["report_writes"] == 1
+    summary = (full / "summary.txt").read_text()
+    assert got["full"][1] == f"{summary}report: {full}/report.md\n"  # what it printed
+
+
+def test_run_with_tensorboard_writes_a_run_per_activation_and_seed(runs):
+    logdir = runs[0] / "tensorboard"
+    assert sorted(p.name for p in logdir.iterdir()) == ["relu", "sigmoid"]
+    for act in ("sigmoid", "relu"):
+        assert [p.name for p in sorted((logdir / act).iterdir())] == ["seed_0", "seed_1", "seed_2"]
+        assert tb.last_step(logdir / act / "seed_2") == 300
+    assert not (runs[1] / "tensorboard").exists()  # not asked for
+
+
+def one_chunk_run(tmp_path, *extra) -> tuple[int, str, str]:
+    """``main`` of a one-chunk deep-XOR run into ``tmp_path / "run"``."""
+    argv = ["run", "xor", "--steps", "100", "--seeds", "1", "--acts", "relu", "--chunks", "1"]
+    return main([*argv, "--out", tmp_path / "run", *extra])
+
+
+def test_ctrl_c_while_writing_the_report_keeps_the_run_and_says_how_to_render_it(
+    tmp_path, monkeypatch
+):
+    def interrupt(*args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "write", interrupt)
+    code, _, err = one_chunk_run(tmp_path)
+    out = tmp_path / "run"
+    assert code == 130
+    assert err.endswith(
+        "\nactlab: interrupted while writing the report; the run is saved. Render it with:"
+        f"\n  actlab report {out}\n"
+    )
+    assert json.loads((out / "results.json").read_text())["complete"]
+    assert not (out / checkpoint.NPZ).exists()
+
+
+def test_a_failed_write_of_the_report_exits_2_and_the_report_can_be_rendered(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+
+    def disk_full(*args, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out / "report.md"))
+
+    with monkeypatch.context() as mp:
+        mp.setattr(report, "write", disk_full)
+        code, _, err = one_chunk_run(tmp_path)
+    assert code == 2 and "Traceback" not in err
+    assert err.splitlines()[-1] == (  # after the progress bar
+        f"actlab: error: cannot write {out}/report.md (No space left on device); the run is "
+        f"saved in {out}/: once it can be written, render the report with: actlab report {out}"
+    )
+    assert main(["report", out])[0] == 0 and (out / "report.md").exists()
 
 
 def test_ctrl_c_saves_what_is_done_and_exits_130(runs):
@@ -200,6 +267,47 @@ def test_resume_command_adds_resume_unless_it_has_a_resume_flag():
 # ----------------------------------------------------------------------------- report, compare
 
 
+def test_tidy_levels(runs):
+    rec = report.Record.load(runs[0])
+    every = tables.tidy(rec, "all")
+    curves, final = tables.tidy(rec, "curves"), tables.tidy(rec, "final")
+    assert list(curves.columns) == list(final.columns) == list(every.columns)
+    scalar = every[every.layer == -1].reset_index(drop=True)
+    pd.testing.assert_frame_equal(curves.reset_index(drop=True), scalar)
+    last = every[every.step == rec.steps[-1]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(final, last)
+    assert len(final) * len(rec.steps) == len(every)  # each model's values, once per evaluation
+    with pytest.raises(ValueError, match="tidy level must be one of final, curves, all"):
+        tables.tidy(rec, "some")
+
+
+def test_report_tidy_auto_keeps_the_curves_above_the_row_budget(runs, tmp_path, monkeypatch):
+    copy = tmp_path / "copy"
+    shutil.copytree(runs[0], copy)
+    rec = report.Record.load(copy)
+    rows = len(tables.tidy(rec, "all"))
+    monkeypatch.setattr(report, "TIDY_MAX_ROWS", rows)
+    report.write(rec, copy)
+    assert len(pd.read_parquet(copy / "tidy.parquet")) == rows  # at the budget: every value
+    monkeypatch.setattr(report, "TIDY_MAX_ROWS", rows - 1)
+    report.write(rec, copy)
+    got = pd.read_parquet(copy / "tidy.parquet")
+    assert len(got) == len(tables.tidy(rec, "curves")) and (got.layer == -1).all()
+    said = (
+        "tidy table (curves: the scalar metrics at every evaluation, no per-layer ones; every "
+        f"traced value is {rows:,} rows: `actlab report {copy} --tidy all`)"
+    )
+    assert said in (copy / "report.md").read_text()
+
+
+def test_report_tidy_flag_chooses_the_rows(runs, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(runs[0], copy)
+    assert main(["report", copy, "--tidy", "final"])[0] == 0
+    got = pd.read_parquet(copy / "tidy.parquet")
+    assert set(got.step) == {300} and (got.layer >= 0).any()
+
+
 def test_report_rerenders_the_same_report(runs, tmp_path):
     full = runs[0]
     copy = tmp_path / "copy"
@@ -262,6 +370,78 @@ def test_list_names_every_experiment_activation_and_dataset():
     assert got["threshold metrics"][0].strip().split(", ") == list(report.THRESHOLD_METRICS)
 
 
+@pytest.mark.parametrize(
+    "written, library",
+    [
+        (
+            lambda: cli.EXPERIMENTS,
+            lambda: {p.name: (p.summary, p.source, p.datasets) for p in P.PROTOCOLS.values()},
+        ),
+        (lambda: cli.ACTIVATIONS, lambda: actlab.activations.names()),
+        (lambda: cli.DATASETS, lambda: (*data.BUILTIN, *data.IMAGES)),
+        (lambda: cli.THRESHOLD_METRICS, lambda: report.THRESHOLD_METRICS),
+        (lambda: cli.DIVERGED_RULES, lambda: outcome.RULES),
+        (lambda: cli.SELECT_METRICS, lambda: tuple(selection.METRICS)),
+        (lambda: cli.VALIDATION, lambda: selection.VALIDATION),
+        (lambda: cli.TIDY_LEVELS, lambda: ("auto", *tables.TIDY_LEVELS)),
+        (lambda: cli.TIDY_MAX_ROWS, lambda: report.TIDY_MAX_ROWS),
+    ],
+    ids=[
+        "experiments",
+        "activations",
+        "datasets",
+        "threshold_metrics",
+        "diverged_rules",
+        "select_metrics",
+        "validation",
+        "tidy_levels",
+        "tidy_max_rows",
+    ],
+)
+def test_names_written_out_for_the_parser_equal_the_library(written, library):
+    # the parser and `actlab list` do not import the library: its names are copied into cli
+    assert written() == library(), f"update actlab/cli.py to: {library()!r}"
+
+
+# the package as a bare namespace: what cli itself imports, whatever actlab/__init__.py does
+BARE_PACKAGE = """
+import importlib.util, sys, types
+package = types.ModuleType("actlab")
+package.__path__ = list(importlib.util.find_spec("actlab").submodule_search_locations)
+sys.modules["actlab"] = package
+from actlab import cli
+for argv in {argvs!r}:
+    try:
+        cli.main(argv)
+    except SystemExit:
+        pass
+print([m for m in ("jax", "flax", "optax", "tensorflow_datasets", "pandas") if m in sys.modules])
+"""
+
+
+def test_help_list_and_usage_errors_do_not_import_the_library():
+    argvs = [["--help"], ["list"], ["run", "--help"], ["run", "xor", "--seeds", "0"], ["fly"]]
+    argvs += [["run", "nope"], ["report", "--help"]]
+    code = BARE_PACKAGE.format(argvs=argvs)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert r.stdout.splitlines()[-1] == "[]", r.stderr
+
+
+def run_parser() -> argparse.ArgumentParser:
+    sub = next(a for a in cli.parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices["run"]
+
+
+@pytest.mark.parametrize(
+    "action", [a for a in run_parser()._actions if a.dest != "help"], ids=lambda a: a.dest
+)
+def test_every_run_option_has_help_that_states_its_default(action):
+    if action.option_strings:
+        assert action.help and "default" in action.help
+    else:
+        assert action.help  # the experiment: no default
+
+
 def test_demo_runs_mnist1d_then_xor_into_out(monkeypatch, tmp_path):
     seen = []
     monkeypatch.setattr(cli, "_run", lambda args, command: seen.append(command) or 0)
@@ -309,7 +489,7 @@ ACCEPTED = ", ".join(P.PROTOCOLS)
             "validation must hold out between 1 and 3 of the 4 training examples",
         ),
         (["run", "xor", "--max-memory", "lots"], "expected a size such as 512M or 8G"),
-        (["run", "xor", "--max-memory", "1K"], "max_memory=1024 bytes per device holds no seed"),
+        (["run", "xor", "--max-memory", "1K"], "max_memory=1024 bytes per device holds no "),
         (["fly"], "invalid choice: 'fly'"),
         (
             ["run", "xor", "--diverged-as", "drop"],
