@@ -160,8 +160,8 @@ class Record:
         """
         if metric in ("train_error", "test_error"):
             return 1.0 - self.curve(metric.replace("error", "accuracy"), raw=raw)
-        if metric not in Trace._fields:
-            accepted = ", ".join((*Trace._fields, "train_error", "test_error"))
+        if metric not in self.trace.names():
+            accepted = ", ".join((*self.trace.names(), "train_error", "test_error"))
             raise ValueError(f"unknown metric {metric!r}; accepted: {accepted}")
         v = self.flat(getattr(self.trace, metric)).astype(float)
         if raw or metric in ("step", "diverged"):

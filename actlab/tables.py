@@ -13,7 +13,6 @@ import pandas as pd
 
 from actlab import outcome, stats
 from actlab.record import Record, Threshold, parse_threshold
-from actlab.train import Trace
 
 CONFIDENCE = 0.95
 TIDY_COLUMNS = ("act", "lr", "seed", "step", "metric", "layer", "value")
@@ -141,7 +140,7 @@ def tidy(rec: Record) -> pd.DataFrame:
     """
     lead = 2 + (rec.lrs is not None)  # axes before evals
     steps = rec.steps.astype(np.int64)
-    metrics = [f for f in Trace._fields if f != "step"]
+    metrics = [f for f in rec.trace.names() if f != "step"]
     frames = []
     for m in metrics:
         a = np.asarray(getattr(rec.trace, m))
