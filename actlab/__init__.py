@@ -1,26 +1,53 @@
 """actlab: activation-function studies in JAX, every activation x every seed in one jit."""
 
-from actlab import activations as activations
-from actlab import data as data
-from actlab import outcome as outcome
-from actlab import runner as runner
-from actlab import selection as selection
-from actlab import stats as stats
-from actlab.activations import REGISTRY as REGISTRY
-from actlab.activations import Activation as Activation
-from actlab.activations import register as register
-from actlab.models import CNN as CNN
-from actlab.models import MLP as MLP
-from actlab.models import Init as Init
-from actlab.selection import Selection as Selection
-from actlab.study import Result as Result
-from actlab.study import Run as Run
-from actlab.study import Study as Study
-from actlab.train import Config as Config
-from actlab.train import Keys as Keys
-from actlab.train import Trace as Trace
-from actlab.train import TrainState as TrainState
-from actlab.train import make_train as make_train
-from actlab.train import seed_keys as seed_keys
+import importlib
+
+# name: the module that defines it (None: the module itself). Loaded on first use (PEP 562),
+# so that importing a submodule such as actlab.cli (the `actlab` command's parser) does not
+# load JAX.
+_EXPORTS = {
+    "activations": None,
+    "data": None,
+    "layout": None,
+    "outcome": None,
+    "runner": None,
+    "selection": None,
+    "stats": None,
+    "REGISTRY": "activations",
+    "Activation": "activations",
+    "register": "activations",
+    "NNX": "adapters",
+    "Equinox": "adapters",
+    "CNN": "models",
+    "MLP": "models",
+    "Init": "models",
+    "Layout": "layout",
+    "plan": "layout",
+    "Selection": "selection",
+    "Slot": "slot",
+    "Result": "study",
+    "Run": "study",
+    "Study": "study",
+    "Config": "train",
+    "Keys": "train",
+    "Trace": "train",
+    "TrainState": "train",
+    "make_train": "train",
+    "seed_keys": "train",
+}
 
 __version__ = "0.1.0"
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'actlab' has no attribute {name!r}")
+    module = importlib.import_module(f"actlab.{_EXPORTS[name] or name}")
+    value = module if _EXPORTS[name] is None else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -23,7 +23,9 @@ that are not selected (``where`` differentiates both sides): exponentials are ma
 Properties are checked against the functions in ``tests/test_activations.py``:
 ``out_range`` (inf/-inf for unbounded), ``zero_centred`` (``|E f(z)| < 0.05`` for
 ``z ~ N(0, 1)``), ``monotone`` (non-decreasing), ``saturating`` (where the derivative tends to
-0: "both", "left" or "none"), ``max_grad`` (sup of ``|f'|``).
+0: "both", "left" or "none"), ``max_grad`` (sup of ``|f'|``: inf where ``f'`` is unbounded, as
+ReLU²'s; None where it is not known, for an activation registered without it: the unit census
+then measures its scale from the sample, ``actlab.census``).
 """
 
 from __future__ import annotations
@@ -73,6 +75,12 @@ def leaky_relu(x: Array, slope: float = 0.01) -> Array:
 def prelu(x: Array, slope: Array | float = 0.25) -> Array:
     """leaky_relu with a learnable ``slope`` (broadcast over the last axis: one per unit)."""
     return jnp.where(x > 0, x, jnp.broadcast_to(slope, x.shape) * x)
+
+
+def relu2(x: Array) -> Array:
+    """relu(x)^2, squared ReLU (So et al. 2021, Primer); derivative 2 relu(x). Shape-preserving."""
+    r = jax.nn.relu(x)
+    return r * r
 
 
 def relu6(x: Array) -> Array:
@@ -171,7 +179,7 @@ class Activation(NamedTuple):
     zero_centred: bool
     monotone: bool
     saturating: str  # "both", "left" or "none": where f' -> 0
-    max_grad: float  # sup |f'| over the reals
+    max_grad: float | None  # sup |f'| over the reals (inf: unbounded; None: not known)
     param_fn: Callable[[Array, Array], Array] | None = None  # f(x, learnable) for PReLU
     param_init: float = 0.0
     pieces: int = 1  # maxout: linear pieces per unit; the layer is `pieces` times wider
@@ -192,6 +200,7 @@ _BUILTIN = (
     Activation("sigmoid", jax.nn.sigmoid, (0.0, 1.0), False, True, "both", 0.25),
     Activation("tanh", jnp.tanh, (-1.0, 1.0), True, True, "both", 1.0),
     Activation("relu", relu, (0.0, INF), False, True, "left", 1.0),
+    Activation("relu2", relu2, (0.0, INF), False, True, "left", INF, doc="squared ReLU (Primer)"),
     Activation("leaky_relu", leaky_relu, (-INF, INF), False, True, "none", 1.0, doc="slope 0.01"),
     Activation(
         "leaky_relu_0.2",
@@ -287,7 +296,9 @@ def register(
     zero_centred: bool = False,
     monotone: bool = False,
     saturating: str = "none",
-    max_grad: float = INF,
+    max_grad: float | None = None,
+    param_fn: Callable[[Array, Array], Array] | None = None,
+    param_init: float = 0.0,
     overwrite: bool = False,
     doc: str = "",
 ) -> Activation:
@@ -295,6 +306,12 @@ def register(
 
     ``fn`` must be a pure, shape-preserving ``jnp`` function with finite values and gradients
     for every finite input (it is evaluated for every model when the choice is traced).
+    ``max_grad``: the sup of ``|f'|`` where you know it (inf: unbounded); None (not known)
+    makes the unit census measure the scale from its sample. ``param_fn(x, p)`` with
+    ``param_init``: an activation with a learnable parameter per unit (as PReLU's slope),
+    ``fn`` its value at ``param_init``. Registering in a plugin module (``actlab run
+    --plugins MODULE``, or the ``actlab.plugins`` entry-point group of an installed package)
+    makes an activation reach the command line and every worker process.
     """
     if not callable(fn):
         raise ValueError(f"register({name!r}, fn): fn must be callable, got {type(fn).__name__}")
@@ -302,7 +319,12 @@ def register(
         raise ValueError(f"saturating must be 'both', 'left' or 'none', got {saturating!r}")
     if (name in REGISTRY or name in ALIASES) and not overwrite:
         raise ValueError(f"activation {name!r} is already registered; pass overwrite=True")
-    entry = Activation(name, fn, out_range, zero_centred, monotone, saturating, max_grad, doc=doc)
+    if param_fn is not None and not callable(param_fn):
+        raise ValueError(f"register({name!r}): param_fn must be callable or None")
+    entry = Activation(
+        name, fn, out_range, zero_centred, monotone, saturating, max_grad, param_fn=param_fn,
+        param_init=float(param_init), doc=doc,
+    )  # fmt: skip
     REGISTRY[name] = entry
     return entry
 

@@ -35,13 +35,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from actlab import activations, adapters
 from actlab.results import atomic_write, jsonable, read_or_raise
 from actlab.study import Result, Run, Study
-from actlab.train import Trace
+from actlab.train import CORE, Trace, stack_traces
 
 NPZ = "checkpoint.npz"
 SIDECAR = "checkpoint.json"
-FORMAT = 1
+FORMAT = 2  # 2: params {"model", "act"}, traces by name (core and metrics)
 # Study fields that label it or lay it out without changing what it trains: a checkpoint
 # holds every seed's states, whatever chunks made them
 LABELS = ("name", "max_memory")
@@ -75,7 +76,7 @@ def snapshot(run: Run) -> Snapshot:
 
 def result(run: Run, snap: Snapshot) -> Result:
     """The ``Result`` of ``run`` as it was at ``snap``."""
-    trace = Trace(*(np.concatenate(parts, run.axis) for parts in zip(*snap.traces)))
+    trace = stack_traces(snap.traces, run.axis)
     return Result(run.study, run.cfg, trace, list(snap.states), dict(snap.timing), run.layout)
 
 
@@ -136,7 +137,15 @@ def fingerprint(study: Study, **extra: Any) -> dict:
         elif f.name == "optimizer":
             fp["optimizer"] = _optimizer_probe(study)
         elif f.name == "model":
-            fp["model"] = repr(v)
+            fp["model"] = adapters.fingerprint(v)
+        elif f.name in ("loss", "metrics") and callable(v):
+            fp[f.name] = (
+                f"{getattr(v, '__qualname__', type(v).__name__)} {adapters.function_hash(v)}"
+            )
+        elif f.name == "activations":
+            # the functions as well as their names: a name registered again for another
+            # function is another study
+            fp[f.name] = {a: adapters.function_hash(activations.get(a).fn) for a in v}
         else:
             fp[f.name] = jsonable(v)
     # epochs resolve to steps, evals to eval_every: compare what is run
@@ -196,8 +205,8 @@ def save(
                 keys.append([g, i, str(jax.random.key_impl(leaf))])
                 leaf = jax.random.key_data(leaf)
             arrays[f"state_{g}_{i}"] = np.asarray(leaf)
-    for f, parts in zip(Trace._fields, zip(*snap.traces)):
-        arrays[f"trace_{f}"] = np.concatenate(parts, run.axis)
+    for f, a in stack_traces(snap.traces, run.axis).flat().items():
+        arrays[f"trace_{f}"] = a
     meta = {
         "format": FORMAT,
         "intervals_done": int(snap.intervals_done),
@@ -241,7 +250,7 @@ def _read_all(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     """(meta, every other array) of a checkpoint file, all read: a damaged one fails here."""
     with np.load(path) as z:
         arrays = {k: z[k] for k in z.files}
-    missing = [k for k in ("meta", *(f"trace_{f}" for f in Trace._fields)) if k not in arrays]
+    missing = [k for k in ("meta", *(f"trace_{f}" for f in CORE)) if k not in arrays]
     if missing:
         raise KeyError(f"no {', '.join(missing)}")
     return _meta(arrays.pop("meta")), arrays
@@ -308,7 +317,9 @@ def restore(run: Run, out: str | os.PathLike, fp: dict | None = None) -> dict:
             v = jax.random.wrap_key_data(a, impl=jax.random.key_impl(t)) if _is_key(t) else a
             new.append(jnp.asarray(v) if not _is_key(t) else v)
         states.append(jax.tree.unflatten(treedef, new))
-    trace = Trace(*(arrays[f"trace_{f}"] for f in Trace._fields))
+    trace = Trace.of(
+        {k.removeprefix("trace_"): v for k, v in arrays.items() if k.startswith("trace_")}
+    )
     evals = trace.step.shape[run.axis]
     if evals != meta["intervals_done"] + 1:
         raise ValueError(

@@ -52,7 +52,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from actlab import runtime
+from actlab import plugins, runtime
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 RESUME_FLAGS = ("--resume", "--resume-or-start")
@@ -105,7 +105,7 @@ EXPERIMENTS = {  # protocols.PROTOCOLS: name -> (summary, source, datasets)
     ),
 }
 ACTIVATIONS = tuple(  # activations.names()
-    "none step step_ste sigmoid tanh relu leaky_relu leaky_relu_0.2 prelu elu selu celu gelu "
+    "none step step_ste sigmoid tanh relu relu2 leaky_relu leaky_relu_0.2 prelu elu selu celu gelu "
     "gelu_tanh silu mish softplus softsign hard_tanh hard_sigmoid relu6 maxout softmax".split()
 )
 # data.BUILTIN, then data.IMAGES
@@ -218,9 +218,10 @@ def _threshold(s: str):
 
 
 def _experiment(s: str) -> str:
-    if s not in EXPERIMENTS:
+    if s not in EXPERIMENTS and not plugins.is_study(s):
         raise argparse.ArgumentTypeError(
-            f"unknown experiment {s!r}; accepted: {', '.join(EXPERIMENTS)}"
+            f"unknown experiment {s!r}; accepted: {', '.join(EXPERIMENTS)}, or your own study: "
+            "path/to/study.py[:NAME] or module:NAME"
         )
     return s
 
@@ -235,9 +236,13 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a named experiment")
     run.add_argument(
-        "experiment", type=_experiment, help=f"one of: {', '.join(EXPERIMENTS)} (actlab list)"
+        "experiment",
+        type=_experiment,
+        help=f"one of: {', '.join(EXPERIMENTS)} (actlab list); or your own study: a file "
+        "path/to/study.py (its study() -> actlab.Study), path/to/study.py:NAME or module:NAME",
     )
     run_options(run)
+    plugins_option(run)
     diverged_option(run)
     tidy_option(run)
     run.add_argument(
@@ -265,8 +270,21 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--out", type=Path, default=Path("runs/demo"), help="output folder (default: %(default)s)"
     )
-    sub.add_parser("list", help="list experiments, activations and datasets")
+    listing = sub.add_parser("list", help="list experiments, activations and datasets")
+    plugins_option(listing)
     return p
+
+
+def plugins_option(p: argparse.ArgumentParser) -> None:
+    """``--plugins``: modules that register activations (``actlab.plugins``); read before
+    the other options (``main``), so that ``--acts`` knows what they register."""
+    p.add_argument(
+        "--plugins",
+        metavar="MODULES",
+        help="comma-separated modules or .py files imported first, which register "
+        "activations (actlab.register); the actlab.plugins entry points of installed packages "
+        "are imported too (default: those entry points only)",
+    )
 
 
 def cluster_options(run: argparse.ArgumentParser) -> None:
@@ -438,10 +456,14 @@ def run_options(run: argparse.ArgumentParser, *, threshold: bool = True) -> None
     )
 
 
-def _build(args) -> tuple:
-    """(the experiment's ``protocols.Protocol``, its ``Study`` with ``args``' overrides)."""
+def _build(args) -> tuple[str, str | None, object]:
+    """(the experiment's name, its threshold, its ``Study`` with ``args``' overrides): a
+    built-in protocol or a study file of the user's (``actlab.plugins.load_study``)."""
     from actlab import protocols
 
+    if args.experiment not in EXPERIMENTS:
+        name, study = plugins.load_study(args.experiment, quick=args.quick)
+        return name, None, _checked(plugins.overrides(study, args))
     proto = protocols.get(args.experiment)
     if args.dataset is not None and args.dataset not in proto.datasets:
         what = "does not fit" if args.dataset in datasets() else "does not know"
@@ -450,14 +472,18 @@ def _build(args) -> tuple:
             f"accepted: {', '.join(proto.datasets)}"
         )
     o = protocols.Overrides(**{f: getattr(args, f) for f in protocols.Overrides._fields})
-    study = proto.build(o)
+    return proto.name, proto.threshold, _checked(proto.build(o))
+
+
+def _checked(study):
+    """``study`` if its length is one a run can count, else ValueError."""
     try:
         steps = study.num_steps
     except OverflowError:  # epochs * steps per epoch is inf
         steps = math.inf
     if steps > MAX_STEPS:
         raise ValueError(f"the run would be {steps:.3g} steps; accepted: at most {MAX_STEPS}")
-    return proto, study
+    return study
 
 
 # ----------------------------------------------------------------------------- training
@@ -477,17 +503,17 @@ def _run(args, command: list[str]) -> int:
 
     check_selection(args)
     try:
-        proto, study = _build(args)
-        th = args.threshold or parse_threshold(proto.threshold)
+        name, threshold, study = _build(args)
+        th = args.threshold or parse_threshold(threshold)
     except (ValueError, FileNotFoundError) as e:
         raise UsageError(str(e)) from None
-    out = args.out or Path("runs") / proto.name
+    out = args.out or Path("runs") / name
     cmd = os.environ.get(distributed.COMMAND_ENV) or shlex.join(command)
     resume = args.resume or args.resume_or_start
     render = shlex.join(["actlab", "report", str(out)])
     try:
         train(
-            proto.name,
+            name,
             study,
             out,
             args,
@@ -584,12 +610,19 @@ def _resume_command(command: list[str]) -> str:
 # ----------------------------------------------------------------------------- commands
 
 
-def _list() -> int:
+def _list(loaded: list[str]) -> int:
     print("experiments:")
     for name, (summary, source, names) in EXPERIMENTS.items():
         print(f"  {name:<24} {summary} ({source})")
         print(f"  {'':<24} datasets: {', '.join(names)}")
-    print("activations:\n  " + ", ".join(ACTIVATIONS))
+    print("  (or your own: actlab run path/to/study.py)")
+    names = ACTIVATIONS
+    if loaded:  # plugins may have registered more: the registry itself (this loads JAX)
+        from actlab import activations
+
+        names = activations.names()
+        print(f"plugins: {', '.join(loaded)}")
+    print("activations:\n  " + ", ".join(names))
     print("datasets:\n  " + ", ".join(datasets()))
     print("threshold metrics (--threshold METRIC=VALUE):\n  " + ", ".join(THRESHOLD_METRICS))
     return 0
@@ -640,15 +673,33 @@ def _demo(p: argparse.ArgumentParser, out: Path) -> int:
     return 0
 
 
+def _load_plugins(argv: list[str]) -> list[str]:
+    """The plugins of ``run`` and ``list`` (``--plugins``, the entry points), imported before
+    the arguments are parsed; none is looked for by other commands."""
+    if not argv or argv[0] not in ("run", "list"):
+        return []
+    scan = argparse.ArgumentParser(add_help=False)
+    scan.add_argument("--plugins")
+    names = scan.parse_known_args(argv[1:])[0].plugins
+    names = [n.strip() for n in (names or "").split(",") if n.strip()]
+    if not names and not plugins.has_entry_points():
+        return []
+    return plugins.load(names)
+
+
 def main(argv: list[str] | None = None) -> int:
     # before JAX's first computation: seeds then train on every core in parallel
     runtime.use_host_devices()
     p = parser()
     argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        loaded = _load_plugins(argv)
+    except plugins.PluginError as e:
+        p.exit(EXIT_USAGE, f"actlab: error: {e}\n")
     args = p.parse_args(argv)
     try:
         if args.command == "list":
-            return _list()
+            return _list(loaded)
         runtime.use_compilation_cache()  # a second run of a study loads its programs
         if args.command == "demo":
             return _demo(p, args.out)

@@ -26,8 +26,8 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from actlab import activations, distributed, execution, runtime
-from actlab.train import Config, binary
+from actlab import activations, distributed, execution, runtime, train
+from actlab.train import Config
 
 MAP_ABOVE_PARAMS = 20_000  # "auto": models of this many parameters run one at a time
 CACHE_BYTES = 1 << 20  # a block's working set: ~ a core's L2 (deep XOR: 50 models measured best)
@@ -209,14 +209,8 @@ def shared(study) -> tuple[tuple[int, ...], ...]:
 def shapes(study, acts: Sequence[str]) -> tuple[int, int]:
     """(parameters, hidden values captured per example) of one model with the activations
     ``acts`` (as one traced step holds them); shapes only, nothing computed."""
-    d = study.data
-    model = study.model.clone(acts=tuple(acts), classes=1 if binary(study.loss) else d.num_classes)
-    x = d.normalise(d.x_train[:1])
-    tree = jax.eval_shape(model.init, jax.random.key(0), x, 0)
-    params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(tree))
-    capture = lambda p: model.apply(p, x, 0, capture=True, mutable=["census"])[1]
-    units = sum(int(np.prod(z.shape)) for z in jax.tree.leaves(jax.eval_shape(capture, tree)))
-    return params, units
+    shape = train.parts_of(study.config()._replace(acts=tuple(acts)), study.data).shape
+    return sum(int(np.prod(p.shape)) for p in jax.tree.leaves(shape.params)), shape.units
 
 
 def bytes_per_seed(study) -> int:

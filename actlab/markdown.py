@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from actlab import outcome
@@ -148,7 +149,7 @@ def _threshold_md(t: pd.DataFrame, lrs: bool) -> str:
     df = pd.DataFrame(
         {
             "activation": t["name"],
-            "reached": [f"{k}/{n}" for k, n in zip(t["reached"], t["n"])],
+            "ever reached": [f"{k}/{n}" for k, n in zip(t["reached"], t["n"])],
             "median steps": [_steps(v) for v in t["median"]],
             "mean steps (reached)": [fmt(v, ".0f") for v in t["mean_reached"]],
             **({"reference": t["reference"]} if lrs else {}),
@@ -165,6 +166,8 @@ def _threshold_md(t: pd.DataFrame, lrs: bool) -> str:
 
 
 def _value(v) -> str:
+    if v is None:
+        return "none"
     if isinstance(v, dict):  # act_lrs: each activation's own learning rate
         return ", ".join(f"{k} {x:g}" if isinstance(x, float) else f"{k} {x}" for k, x in v.items())
     if isinstance(v, (list, tuple)):
@@ -221,6 +224,94 @@ def _memory_md(memory: dict | None) -> str:
     return f"{seed} of {mib(memory['budget'])} ({memory['source']})"
 
 
+METRIC_NAMES = {
+    "test_accuracy": "test accuracy",
+    "test_loss": "test loss",
+    "train_loss": "train loss",
+}
+
+
+def metric_name(metric: str) -> str:
+    """A metric as prose: "test accuracy", "test mae"."""
+    return METRIC_NAMES.get(metric, metric.replace("_", " "))
+
+
+def headline(rec: Record, tabs: dict[str, pd.DataFrame], th: Threshold | None) -> list[str]:
+    """report.md's opening, one sentence per comparison that matters: which activation did
+    best on the run's primary metric (``rec.primary``) and by how much against each other
+    one at the same lr (the paired difference, its CI and Holm's p from the tables), how
+    many seeds failed, how many reached the threshold, and a layout that was forced."""
+    p, rule = rec.primary, rec.rule
+    t = tabs[p].reset_index(drop=True)
+    larger = outcome.goal(p, rec.goals) == "max"
+    # the mean where every activation's is finite; else (a diverged run's +inf loss) the median
+    use_mean = bool(np.isfinite(t["mean"].to_numpy(float)).all())
+    stat, lo, hi = (
+        ("mean", "ci_low", "ci_high") if use_mean else ("median", "median_ci_low", "median_ci_high")
+    )
+    values = t[stat].to_numpy(float)
+    if not np.isfinite(values).any():
+        why = outcome.describe(rule, _classes(rec))
+        return [f"No activation has a finite {stat} final {metric_name(p)} ({why})."]
+    best = int(
+        np.nanargmax(values)
+        if larger
+        else np.nanargmin(np.where(np.isfinite(values), values, np.inf))
+    )
+    name = t["name"][best]
+    who = f"all {rec.seeds} seeds" if rule != "exclude" else f"the {int(t['n'][best])} survivors"
+    out = [
+        f"**{name}** has the {'highest' if larger else 'lowest'} final {metric_name(p)}: "
+        f"{stat} {fmt(values[best])} {fmt_ci(t[lo][best], t[hi][best])} over {who} "
+        f"({_ci_name(t) if use_mean else 'sign-test CI'})."
+    ]
+    pair = tabs["pairwise"]
+    for row in pair.itertuples(index=False):
+        if name not in (row.a, row.b):
+            continue
+        other, sign = (row.b, 1.0) if row.a == name else (row.a, -1.0)
+        # the interval that inverts the test whose p is quoted (the rank test's shift), so
+        # that "0 outside the interval" and "p below 0.05" say the same
+        if "estimate" in pair:
+            d, dlo, dhi = row.estimate, row.estimate_ci_low, row.estimate_ci_high
+            what = "median shift (Hodges–Lehmann)"
+        else:
+            d, dlo, dhi, what = row.mean_diff, row.diff_ci_low, row.diff_ci_high, "mean difference"
+        d, (dlo, dhi) = sign * d, sorted((sign * dlo, sign * dhi))
+        resolved = row.p_holm < 1 - CONFIDENCE and not dlo <= 0 <= dhi
+        verdict = (
+            f"ahead of {other}"
+            if resolved and (d > 0) == larger
+            else f"behind {other}"
+            if resolved
+            else f"not told apart from {other} at {row.n} seeds"
+        )
+        out.append(
+            f"{name} is {verdict}: {what} {fmt(d, '+.4f')} {fmt_ci(dlo, dhi, '+.4f')}, "
+            f"paired over {row.n} seeds, Holm p {fmt(row.p_holm, '.2g')}."
+        )
+    failed = tabs["failures"]
+    hit = [f"{n} {k}/{rec.seeds}" for n, k in zip(failed["name"], failed["diverged_k"]) if k]
+    counted = outcome.describe(rule, _classes(rec))
+    out.append(
+        f"Diverged: {', '.join(hit)}; counted as failed runs ({counted})."
+        if hit and rule != "exclude"
+        else f"Diverged: {', '.join(hit)}; left out (survivors only)."
+        if hit
+        else "No run diverged."
+    )
+    if th is not None:
+        reached = [f"{n} {k}/{rec.seeds}" for n, k in zip(failed["name"], failed["reached_k"])]
+        out.append(f"Reached {th} without diverging: {', '.join(reached)}.")
+    forced = (rec.doc["config"].get("layout") or {}).get("forced") or []
+    if forced:
+        out.append(
+            "The layout was forced (" + "; ".join(forced) + "): these models round otherwise "
+            "than a default run's, so the same seeds of a default run are not these, bit for bit."
+        )
+    return out
+
+
 def markdown(
     rec: Record,
     th: Threshold | str | Sequence | None = None,
@@ -245,7 +336,9 @@ def markdown(
     )
     ci = f"{CONFIDENCE:.0%}"
     rule = rec.rule
-    acc = tabs["test_accuracy"]
+    primary = rec.primary
+    acc = tabs[primary]
+    spec = ".4f" if primary.endswith("accuracy") else ".4g"
     any_diverged = bool(acc["n_diverged"].sum())
     boot = (
         f"Mean over seeds with its {ci} CI ({_ci_name(acc)}), median, IQM (interquartile "
@@ -270,6 +363,8 @@ def markdown(
     out = [
         f"# {rec.experiment}: {size}",
         "",
+        *(f"- {line}" for line in headline(rec, tabs, th)),
+        "",
         status,
         "",
         "## Configuration",
@@ -288,11 +383,11 @@ def markdown(
         "",
         _failures_md(tabs["failures"], th),
         "",
-        "## Final test accuracy",
+        f"## Final {metric_name(primary)}",
         "",
         boot,
         "",
-        _summary_md(acc, ".4f"),
+        _summary_md(acc, spec),
         "",
     ]
     surv = tabs.get("survivors")
@@ -304,7 +399,7 @@ def markdown(
             "runs survive depends on the outcome, so these figures are biased towards "
             "activations that diverge; read them beside the table above, never alone.",
             "",
-            _summary_md(surv, ".4f"),
+            _summary_md(surv, spec),
             "",
         ]
     out += [
@@ -320,7 +415,8 @@ def markdown(
         "",
         _summary_md(tabs["train_loss"], ".4g"),
         "",
-        "## Pairwise comparisons of final test accuracy",
+        *_own_metrics_md(rec, tabs),
+        f"## Pairwise comparisons of final {metric_name(primary)}",
         "",
         f"Paired by seed (seed *i* gives every activation the same data order and "
         f"initialisation); mean of per-seed differences A − B with its {ci} CI"
@@ -342,8 +438,11 @@ def markdown(
             f"## Time to threshold: {th}",
             "",
             "Steps until the first evaluation point where the model reached it (evaluations "
-            f"every {doc['config']['eval_every']} steps; a diverged model counts only if it got "
-            "there before diverging). The reference is the activation with the smallest median"
+            f"every {doc['config']['eval_every']} steps). *Ever reached* counts a diverged "
+            "run that got there before it diverged, so it can exceed the outcomes table's "
+            f"*reached {th}*, which files such a run under *diverged*"
+            + _ever_reached_note(tabs)
+            + ". The reference is the activation with the smallest median"
             + (" at each learning rate" if rec.lrs is not None else "")
             + "; the ratio is this activation's median steps / the reference's (2 = needs twice "
             f'as many steps), with a paired percentile-bootstrap {ci} CI. A median is "never" '
@@ -364,6 +463,39 @@ def markdown(
     return "\n".join(out)
 
 
+def _own_metrics_md(rec: Record, tabs: dict[str, pd.DataFrame]) -> list[str]:
+    """A section per metric of the study's own (``Study(metrics=...)``), on the test sample."""
+    out = []
+    for m in rec.own_metrics:
+        t = tabs.get(m)
+        if t is None:
+            continue
+        goal = outcome.goal(m, rec.goals)
+        rule = t["rule"].iloc[0] if len(t) else rec.rule
+        how = (
+            "higher is better; a diverged run counts at the worst rank (-∞)"
+            if goal == "max" and rule == "failure"
+            else "lower is better; a diverged run counts at the worst rank (+∞)"
+            if goal == "min" and rule == "failure"
+            else "no goal declared (Study(goals=...)), so a diverged run is left out: "
+            "survivors only, n counts them"
+            if rule == "exclude" and goal is None
+            else f"rule for diverged runs: {rule}"
+        )
+        out += [f"## Final {metric_name(m)} (the study's own metric)", "", how + ".", ""]
+        out += [_summary_md(t, ".4g"), ""]
+    return out
+
+
+def _ever_reached_note(tabs: dict[str, pd.DataFrame]) -> str:
+    """How many runs reached the threshold and then diverged (the two tables' difference)."""
+    th, f = tabs.get("threshold"), tabs["failures"]
+    if th is None or "reached_k" not in f:
+        return ""
+    extra = int(th["reached"].sum() - f["reached_k"].sum())
+    return f" ({extra} run{'s' if extra != 1 else ''} here)" if extra else " (none here)"
+
+
 def _classes(rec: Record) -> int | None:
     try:
         return rec.classes
@@ -374,11 +506,12 @@ def _classes(rec: Record) -> int | None:
 def console(rec: Record, tabs: dict[str, pd.DataFrame] | None = None) -> str:
     """A short plain-text summary for the terminal: final test accuracy per activation, over
     every seed under the run's rule, and the survivors' mean beside it."""
-    t = (tabs or {}).get("test_accuracy")
-    t = summary_table(rec, "test_accuracy") if t is None else t
+    primary = rec.primary
+    t = (tabs or {}).get(primary)
+    t = summary_table(rec, primary) if t is None else t
     surv = (tabs or {}).get("survivors")
     if surv is None:
-        surv = summary_table(rec, "test_accuracy", diverged_as="exclude")
+        surv = summary_table(rec, primary, diverged_as="exclude")
     df = pd.DataFrame(
         {
             "activation": t["name"],
@@ -393,12 +526,13 @@ def console(rec: Record, tabs: dict[str, pd.DataFrame] | None = None) -> str:
         df["survivors only: mean (n)"] = [
             f"{fmt(m)} ({n})" for m, n in zip(surv["mean"], surv["n"])
         ]
+    failed = "at chance accuracy" if primary.endswith("accuracy") else "at an infinite loss"
     rules = {
-        "failure": "every seed; a diverged run counts as failed, at chance accuracy",
+        "failure": f"every seed; a diverged run counts as failed, {failed}",
         "exclude": "SURVIVORS ONLY: diverged runs left out",
         "frozen": "every seed; diverged runs at their frozen values",
     }
-    head = f"{rec.experiment}: final test accuracy ({rules[rec.rule]})"
+    head = f"{rec.experiment}: final {metric_name(primary)} ({rules[rec.rule]})"
     timing = rec.doc["timing"]
     return (
         f"{head}\n{df.to_string(index=False)}\n"

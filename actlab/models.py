@@ -1,15 +1,11 @@
-"""Flax MLP and CNN whose hidden activation is chosen by an index that may be traced.
+"""The built-in Flax models, ``MLP`` and ``CNN``: users of the model contract like any other.
 
-A model holds the static tuple ``acts`` of activation names it can use and takes ``act``, an
-index into it, as a call argument. A Python int traces one activation (the fast, grouped path);
-a traced int selects with ``lax.switch`` so ``jax.vmap`` can batch over activation choice.
-Parameter shapes depend only on ``acts`` (PReLU slopes exist when any choice has them;
-layers are ``pieces`` times wider when maxout is among them), so every choice shares one
-pytree structure under ``vmap``.
-
-Layers with weights are named ``layer_0 ... layer_{L-1}`` from input to output; learnable
-activation parameters are ``slope_i`` (PReLU), kept apart so per-layer norms cover weights
-and biases only.
+Each takes the activation slot ``act`` (``actlab.slot``) as the second argument of its
+forward pass and calls it where the activation goes; the layer before a call is
+``act.pieces`` times as wide (maxout). ``classes=None`` takes the data's output width. The
+layers with weights are named ``layer_0 ... layer_{L-1}`` from input to output, which is how
+the report names them. Initialisations (``Init``): PyTorch's default, Glorot, He, LeCun,
+N(mu, sigma) for weights and biases.
 """
 
 from __future__ import annotations
@@ -21,8 +17,6 @@ from typing import NamedTuple
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-
-from actlab import activations
 
 CONV_IMPLS = ("xla", "shifts")
 CONTRACTIONS = ("auto", "dot", "unrolled")
@@ -93,52 +87,6 @@ def _bias_init(init: Init, fan_in: int):
     if init.bias_mean == 0.0:
         return base
     return lambda key, shape, dtype=jnp.float32: base(key, shape, dtype) + init.bias_mean
-
-
-class Hidden(nn.Module):
-    """Pre-activations ``z: [..., width * pieces]`` -> activation output ``[..., width]``.
-
-    With ``capture`` it also sows, per example (and position) and unit, what the unit census
-    (``train.Trace``'s ``inactive``, ``dead``, ``saturated``) reads:
-
-    * ``"derivatives"/"d"``: ``f'(z)`` per unit, ``[..., width]``. For an elementwise unit,
-      the derivative of ``f`` at its ``z`` (``jax.jvp``); for maxout, whose derivative w.r.t.
-      its pieces is one-hot, the winning piece's derivative, 1. NaN where a per-unit
-      derivative has no meaning (``activations.has_unit_derivative``: softmax).
-    * ``"census"/"h"``: the output ``f(z)``, ``[..., width]``.
-    * ``"census"/"z"``: the pre-activations, ``[..., width, pieces]`` (piece ``p`` of unit
-      ``u`` is column ``u * pieces + p``; an elementwise unit in a layer widened for maxout
-      reads piece 0 only).
-    """
-
-    acts: tuple[str, ...]
-    width: int
-
-    @nn.compact
-    def __call__(self, z: jax.Array, act, capture: bool = False) -> jax.Array:
-        slope = None
-        if any(activations.get(a).has_params for a in self.acts):
-            init = max(
-                activations.get(a).param_init for a in self.acts if activations.get(a).has_params
-            )
-            slope = self.param("slope", nn.initializers.constant(init), (self.width,))
-        out = activations.apply(self.acts, act, z, slope)
-        if capture:
-            pieces = z.reshape(*z.shape[:-1], self.width, -1)  # [..., width, pieces]
-            # an elementwise unit reads piece 0. Maxout's derivative w.r.t. its pieces is
-            # one-hot, 1 on the winning piece: its slot is differentiated as the identity, which
-            # gives that 1 without the max's JVP (a chooser reduce costing as much as the rest
-            # of the census on a CPU)
-            linear = tuple("none" if activations.get(a).pieces > 1 else a for a in self.acts)
-            z0 = pieces[..., 0]
-            d = jax.jvp(
-                lambda u: activations.apply(linear, act, u, slope), (z0,), (jnp.ones_like(z0),)
-            )[1]
-            meaningful = jnp.array([activations.has_unit_derivative(a) for a in self.acts])[act]
-            self.sow("derivatives", "d", jnp.where(meaningful, d, jnp.nan))
-            self.sow("census", "h", out)
-            self.sow("census", "z", pieces)
-        return out
 
 
 class ShiftConv(nn.Module):
@@ -224,24 +172,17 @@ class MLP(nn.Module):
     """
 
     hidden: Sequence[int] = (256, 128)
-    classes: int = 10
+    classes: int | None = None  # None: the data's output width
     init_scheme: Init = Init()
-    acts: tuple[str, ...] = ("relu",)
     contraction: str = "auto"
 
     @nn.compact
-    def __call__(self, x: jax.Array, act=0, capture: bool = False) -> jax.Array:
+    def __call__(self, x: jax.Array, act) -> jax.Array:
         x = x.reshape(x.shape[0], -1)
-        k = activations.pieces(self.acts)
         dense = lambda f, name: _layer(self.init_scheme, f, x.shape[-1], name, self.contraction)
         for i, width in enumerate(self.hidden):
-            z = dense(width * k, f"layer_{i}")(x)
-            x = Hidden(self.acts, width, name=f"slope_{i}")(z, act, capture)
-        return dense(self.classes, f"layer_{len(self.hidden)}")(x)
-
-    @property
-    def num_layers(self) -> int:
-        return len(self.hidden) + 1
+            x = act(dense(width * act.pieces, f"layer_{i}")(x))
+        return dense(_width(self.classes), f"layer_{len(self.hidden)}")(x)
 
 
 class CNN(nn.Module):
@@ -259,21 +200,20 @@ class CNN(nn.Module):
     pool_window: int = 3
     pool_stride: int = 2
     dense: Sequence[int] = ()
-    classes: int = 10
+    classes: int | None = None  # None: the data's output width
     init_scheme: Init = Init()
-    acts: tuple[str, ...] = ("relu",)
     conv_impl: str = "xla"  # "xla": lax.conv; "shifts": ShiftConv (faster on CPU, same params)
     contraction: str = "auto"  # of the dense layers, as MLP's
 
     @nn.compact
-    def __call__(self, x: jax.Array, act=0, capture: bool = False) -> jax.Array:
+    def __call__(self, x: jax.Array, act) -> jax.Array:
         if self.conv_impl not in CONV_IMPLS:
             raise ValueError(
                 f"unknown conv_impl {self.conv_impl!r}; accepted: {', '.join(CONV_IMPLS)}"
             )
         if x.ndim == 3:
             x = x[..., None]
-        k = activations.pieces(self.acts)
+        k = act.pieces
         i = 0
         for c in self.features:
             fan_in = self.kernel * self.kernel * x.shape[-1]
@@ -286,21 +226,22 @@ class CNN(nn.Module):
                 z = ShiftConv(c * k, self.kernel, **inits)(x)
             else:
                 z = nn.Conv(c * k, (self.kernel, self.kernel), padding="SAME", **inits)(x)
-            x = Hidden(self.acts, c, name=f"slope_{i}")(z, act, capture)
+            x = act(z)
             window, stride = (self.pool_window,) * 2, (self.pool_stride,) * 2
             x = nn.max_pool(x, window, stride, padding="SAME")
             i += 1
         x = x.reshape(x.shape[0], -1)
         dense = lambda f, name: _layer(self.init_scheme, f, x.shape[-1], name, self.contraction)
         for width in self.dense:
-            z = dense(width * k, f"layer_{i}")(x)
-            x = Hidden(self.acts, width, name=f"slope_{i}")(z, act, capture)
+            x = act(dense(width * k, f"layer_{i}")(x))
             i += 1
-        return dense(self.classes, f"layer_{i}")(x)
+        return dense(_width(self.classes), f"layer_{i}")(x)
 
-    @property
-    def num_layers(self) -> int:
-        return len(self.features) + len(self.dense) + 1
+
+def _width(classes: int | None) -> int:
+    if classes is None:
+        raise ValueError("classes=None is the data's output width: train the model in a Study")
+    return int(classes)
 
 
 def param_count(params) -> int:

@@ -38,23 +38,51 @@ def check_rule(rule: str | None) -> str:
     return rule
 
 
-def failure_value(metric: str, classes: int) -> float:
-    """The declared outcome of a failed run for ``metric``: chance accuracy, its error, or
-    ``+inf`` for a loss. ValueError for metrics with no declared failure outcome (trace
-    quantities such as ``grad_norm``: use ``"exclude"`` or ``"frozen"`` for them)."""
+GOALS = ("max", "min")
+
+
+def check_goals(goals) -> None:
+    """Raise ``ValueError`` unless ``goals`` is None or ``{metric name: "max" | "min"}``."""
+    if goals is None:
+        return
+    if not isinstance(goals, dict) or any(g not in GOALS for g in goals.values()):
+        raise ValueError(f'goals must be {{metric name: "max" or "min"}}, got {goals!r}')
+
+
+def goal(metric: str, goals: dict | None = None) -> str | None:
+    """Which way is better for ``metric``: "max" (accuracies), "min" (losses, errors), a
+    user metric's declared goal (``Study(goals=...)``, by its name without ``train_`` /
+    ``test_``), or None where nothing says."""
     if metric in ACCURACY:
-        return 1.0 / classes
-    if metric in ERROR:
-        return 1.0 - 1.0 / classes
+        return "max"
+    if metric in ERROR or metric in LOSS:
+        return "min"
+    name = metric.split("_", 1)[1] if metric.startswith(("train_", "test_")) else metric
+    return (goals or {}).get(name)
+
+
+def failure_value(metric: str, classes: int | None, goals: dict | None = None) -> float:
+    """The declared outcome of a failed run for ``metric``: chance accuracy, its error,
+    ``+inf`` for a loss, the worst rank (``-inf`` or ``+inf``) for a user metric with a
+    declared goal. ValueError for metrics with no declared failure outcome (trace quantities
+    such as ``grad_norm``, a user metric without a goal: use ``"exclude"`` or ``"frozen"``)."""
+    if metric in ACCURACY + ERROR and classes:
+        return 1.0 / classes if metric in ACCURACY else 1.0 - 1.0 / classes
     if metric in LOSS:
         return np.inf
+    g = goal(metric, goals)
+    if g is not None and metric not in ACCURACY + ERROR:
+        return -np.inf if g == "max" else np.inf
     raise ValueError(
         f"{metric!r} has no declared failure outcome (only {', '.join(ACCURACY + ERROR + LOSS)} "
-        "do); use diverged_as='exclude' (survivors only) or 'frozen' (raw values)"
+        "and metrics with a goal do: Study(goals={name: 'max' or 'min'})); use "
+        "diverged_as='exclude' (survivors only) or 'frozen' (raw values)"
     )
 
 
-def apply(values, diverged, metric: str, classes: int, rule: str | None = None) -> np.ndarray:
+def apply(
+    values, diverged, metric: str, classes: int | None, rule: str | None = None, *, goals=None
+) -> np.ndarray:
     """``values: [..., seeds, (more)]`` with each diverged run's entry set by ``rule``.
 
     diverged: bool with the leading shape of ``values`` (broadcast over its extra axes).
@@ -66,7 +94,7 @@ def apply(values, diverged, metric: str, classes: int, rule: str | None = None) 
         return v
     d = np.asarray(diverged, dtype=bool)
     d = d.reshape(d.shape + (1,) * (v.ndim - d.ndim))
-    fill = np.nan if rule == "exclude" else failure_value(metric, classes)
+    fill = np.nan if rule == "exclude" else failure_value(metric, classes, goals)
     return np.where(d, fill, v)
 
 
@@ -120,14 +148,17 @@ def summary(
     *,
     confidence: float = CONFIDENCE,
     seed: int = 0,
+    goals: dict | None = None,
 ) -> pd.DataFrame:
     """``stats.summarize`` of ``values: [groups, seeds]`` (raw, as traced) under ``rule``,
     plus ``n_diverged``, ``seeds`` and ``rule`` per group. Under ``"failure"`` n is every
     seed; under ``"exclude"`` n counts the survivors. The intervals keep to the metric's
     range (``bounds_of``): an accuracy's inside [0, 1], a loss's at or above 0."""
     rule = check_rule(rule)
+    if rule == "failure" and not has_failure_value(metric, classes, goals):
+        rule = "exclude"  # nothing says what a failed run scores: the survivors, labelled
     d = np.asarray(diverged, dtype=bool)
-    v = apply(values, d, metric, classes, rule)
+    v = apply(values, d, metric, classes, rule, goals=goals)
     table = stats.summarize(
         v, list(names), confidence=confidence, seed=seed, bounds=bounds_of(metric)
     )
@@ -147,13 +178,24 @@ def summary_document(table: pd.DataFrame) -> dict[str, dict]:
     }
 
 
-def document(finals: dict, diverged, labels, classes: int, rule: str | None = None) -> dict:
+def document(
+    finals: dict, diverged, labels, classes: int | None, rule: str | None = None, *, goals=None
+) -> dict:
     """``results.json``'s ``summary``: ``{"final_METRIC": summary_document(...)}`` for each
-    ``finals[METRIC]: [groups, seeds]`` (raw values, as traced)."""
+    ``finals[METRIC]: [groups, seeds]`` (raw values, as traced). A metric with no declared
+    failure outcome is summarised over the survivors (its ``rule`` says "exclude")."""
     return {
-        f"final_{m}": summary_document(summary(v, diverged, labels, m, classes, rule))
+        f"final_{m}": summary_document(summary(v, diverged, labels, m, classes, rule, goals=goals))
         for m, v in finals.items()
     }
+
+
+def has_failure_value(metric: str, classes: int | None, goals: dict | None = None) -> bool:
+    try:
+        failure_value(metric, classes, goals)
+    except ValueError:
+        return False
+    return True
 
 
 def _plain(x):

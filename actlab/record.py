@@ -22,15 +22,23 @@ THRESHOLD_METRICS = ("train_error", "test_error", *SCALAR_METRICS)
 
 class Threshold(NamedTuple):
     """A level a curve must reach: errors and losses from above (``<=``), accuracies from
-    below (``>=``). ``metric`` is a scalar ``Trace`` field or ``train_error`` / ``test_error``
-    (1 - accuracy)."""
+    below (``>=``), a study's own metric as its goal says (``goal``: "max" reached from
+    below, "min" from above). ``metric`` is a scalar traced quantity or ``train_error`` /
+    ``test_error`` (1 - accuracy)."""
 
     metric: str
     value: float
+    goal: str | None = None  # None: from the metric's name (outcome.goal)
 
     @property
     def below(self) -> bool:
-        return not self.metric.endswith("accuracy")
+        goal = self.goal or outcome.goal(self.metric)
+        if goal is None:
+            raise ValueError(
+                f"a threshold on {self.metric!r} needs its goal: Study(goals={{name: 'max' or "
+                "'min'}}) says whether it is reached from below or from above"
+            )
+        return goal == "min"
 
     def __str__(self) -> str:
         return f"{self.metric} {'<=' if self.below else '>='} {self.value:g}"
@@ -49,9 +57,11 @@ def parse_threshold(spec: str | Sequence | None) -> Threshold | None:
             )
         spec = (metric.strip(), value.strip())
     metric, value = spec
-    if metric not in THRESHOLD_METRICS:
+    own = metric.startswith(("train_", "test_")) and metric.partition("_")[2].isidentifier()
+    if metric not in THRESHOLD_METRICS and not own:
         raise ValueError(
-            f"unknown threshold metric {metric!r}; accepted: {', '.join(THRESHOLD_METRICS)}"
+            f"unknown threshold metric {metric!r}; accepted: {', '.join(THRESHOLD_METRICS)}, "
+            "or train_NAME / test_NAME of a study's own metric"
         )
     try:
         v = float(value)
@@ -95,20 +105,40 @@ class Record:
         and the report follow it (the files on disk keep theirs)."""
         rule = outcome.check_rule(diverged_as)
         classes = self.classes if rule == "failure" else 0
-        finals = {m: self.final(m, diverged_as="frozen") for m in results.SUMMARISED}
+        finals = {m: self.final(m, diverged_as="frozen") for m in results.summarised(self.trace)}
+        summary = outcome.document(
+            finals, self.diverged, self.labels, classes, rule, goals=self.goals
+        )
         doc = {
             **self.doc,
             "outcome": {
                 "diverged_as": rule,
                 "description": outcome.describe(rule, classes or None),
             },
-            "summary": outcome.document(finals, self.diverged, self.labels, classes, rule),
+            "summary": summary,
         }
         return dataclasses.replace(self, doc=doc)
 
     @property
     def experiment(self) -> str:
         return self.doc["experiment"]
+
+    @property
+    def primary(self) -> str:
+        """The metric the report leads with: the final test accuracy, or where the task has
+        none (a regression, a loss of the study's own) the final test loss."""
+        return "test_accuracy" if "test_accuracy" in self.trace.names() else "test_loss"
+
+    @property
+    def goals(self) -> dict[str, str]:
+        """The study's own metrics' goals (``Study(goals=...)``): "max" or "min"."""
+        return dict(self.doc["config"].get("goals") or {})
+
+    @property
+    def own_metrics(self) -> list[str]:
+        """The study's own metrics on the test sample (``test_NAME``), in trace order."""
+        builtin = ("test_loss", "test_accuracy")
+        return [n for n in self.trace.names() if n.startswith("test_") and n not in builtin]
 
     @property
     def activations(self) -> tuple[str, ...]:
@@ -131,7 +161,9 @@ class Record:
     @property
     def threshold(self) -> Threshold | None:
         t = self.doc.get("threshold")
-        return None if t is None else Threshold(t["metric"], float(t["value"]))
+        if t is None:
+            return None
+        return Threshold(t["metric"], float(t["value"]), outcome.goal(t["metric"], self.goals))
 
     @property
     def labels(self) -> list[str]:
@@ -172,8 +204,8 @@ class Record:
         rule = "frozen" if raw else outcome.check_rule(diverged_as or "exclude")
         if metric in ("train_error", "test_error"):
             return 1.0 - self.curve(metric.replace("error", "accuracy"), diverged_as=rule)
-        if metric not in Trace._fields:
-            accepted = ", ".join((*Trace._fields, "train_error", "test_error"))
+        if metric not in self.trace.names():
+            accepted = ", ".join((*self.trace.names(), "train_error", "test_error"))
             raise ValueError(f"unknown metric {metric!r}; accepted: {accepted}")
         v = self.flat(getattr(self.trace, metric)).astype(float)
         if rule == "frozen" or metric in ("step", "diverged"):
@@ -181,12 +213,16 @@ class Record:
         # trace.diverged is per evaluation: True from the first one after the failing step
         gone = self.flat(self.trace.diverged).astype(bool)
         classes = self.classes if rule == "failure" else 0
-        return outcome.apply(v, gone, metric, classes, rule)
+        return outcome.apply(v, gone, metric, classes, rule, goals=self.goals)
 
     @property
-    def classes(self) -> int:
-        """Classes of the run's task (chance accuracy is ``1 / classes``)."""
-        c = self.doc["config"].get("classes")
+    def classes(self) -> int | None:
+        """Classes of the run's task (chance accuracy is ``1 / classes``); None for a
+        regression."""
+        config = self.doc["config"]
+        c = config.get("classes")
+        if c is None and "classes" in config and config.get("metrics") is not None:
+            return None  # recorded as none: a regression
         if c is None:  # results.json from before the outcome model: binary losses know theirs
             if self.doc["config"].get("loss", "softmax_ce") != "softmax_ce":
                 return 2
@@ -207,7 +243,7 @@ class Record:
         rule = self.rule if diverged_as is None else outcome.check_rule(diverged_as)
         raw = self.curve(metric, raw=True)[:, :, -1]
         classes = self.classes if rule == "failure" else 0
-        return outcome.apply(raw, self.diverged, metric, classes, rule)
+        return outcome.apply(raw, self.diverged, metric, classes, rule, goals=self.goals)
 
     def lr_groups(self) -> list[tuple[float | None, list[int]]]:
         """Groups that are compared with each other: all of them, or one set per lr."""

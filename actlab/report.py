@@ -104,19 +104,20 @@ def _test_accuracy(rec: Record):
     )
 
 
-def _train_loss(rec: Record):
+def _loss(rec: Record, metric: str = "train_loss"):
     # the median: with +inf for a failed run the mean is infinite, and a t-interval of a
     # loss dips below 0, which a log axis cannot draw
-    head = f"train loss, median over {_who(rec, 'train_loss')}"
+    what = metric.replace("_", " ")
+    head = f"{what}, median over {_who(rec, metric)}"
     return plots.learning_curves(
         rec.steps,
-        rec.curve("train_loss", diverged_as=rec.rule),
+        rec.curve(metric, diverged_as=rec.rule),
         rec.labels,
-        ylabel="train loss",
+        ylabel=what,
         logy=True,
         statistic="median",
         diverged=rec.diverged,
-        title=f"{head}\n{_rule_note(rec, 'train_loss')}",
+        title=f"{head}\n{_rule_note(rec, metric)}",
     )
 
 
@@ -189,16 +190,23 @@ def figures(rec: Record, th: Threshold | None, tabs) -> list[tuple[str, str, Cal
     """
     # the descriptions (report.md's captions) name what is drawn; each figure's title
     # carries the rule and n, so the PNG says it wherever it is shown
+    classification = rec.primary == "test_accuracy"
     figs = [
         (
             "test accuracy over training" + sample_caption(rec, "test"),
             "test_accuracy.png",
             lambda: _test_accuracy(rec),
+        )
+        if classification
+        else (
+            "test loss over training" + sample_caption(rec, "test"),
+            "test_loss.png",
+            lambda: _loss(rec, "test_loss"),
         ),
         (
             "train loss over training" + sample_caption(rec, "train"),
             "train_loss.png",
-            lambda: _train_loss(rec),
+            lambda: _loss(rec),
         ),
         ("gradient norm per layer", "grad_norm_heatmap.png", lambda: _grad_norm_heatmap(rec)),
     ]
@@ -210,13 +218,14 @@ def figures(rec: Record, th: Threshold | None, tabs) -> list[tuple[str, str, Cal
                 lambda: _unit_fractions(rec),
             )
         )
-    figs.append(
-        (
-            "final test accuracy per seed",
-            "final_test_accuracy.png",
-            lambda: _final_distribution(rec, tabs["test_accuracy"]),
+    if classification:  # a loss per seed is in its table; a strip of +inf draws nothing
+        figs.append(
+            (
+                "final test accuracy per seed",
+                "final_test_accuracy.png",
+                lambda: _final_distribution(rec, tabs["test_accuracy"]),
+            )
         )
-    )
     if th is not None:
         figs.append((f"time to {th}", "time_to_threshold.png", lambda: _time_to_threshold(rec, th)))
     return figs
@@ -257,7 +266,7 @@ def write(
     if tidy_files:
         level, note = tidy, ""
         if tidy == "auto":
-            rows = sum(getattr(rec.trace, f).size for f in rec.trace._fields if f != "step")
+            rows = sum(getattr(rec.trace, f).size for f in rec.trace.names() if f != "step")
             level = "all" if rows <= TIDY_MAX_ROWS else "curves"
             if level != "all":
                 note = f"; every traced value is {rows:,} rows: `actlab report {out} --tidy all`"

@@ -26,12 +26,21 @@ import numpy as np
 import optax
 import pandas as pd
 
-from actlab import outcome
+from actlab import adapters, losses, outcome
 from actlab.study import Result
-from actlab.train import Trace, eval_sizes
+from actlab.train import CORE, Trace, eval_sizes
 
 SCHEMA = 1
 SUMMARISED = ("test_accuracy", "test_loss", "train_loss", "train_accuracy")
+
+
+def summarised(trace: Trace) -> list[str]:
+    """The metrics ``results.json`` summarises over seeds: the losses, the accuracies where
+    the loss has one, and the study's own metrics."""
+    own = [n for n in trace.names() if n not in CORE and n not in SUMMARISED]
+    return [m for m in SUMMARISED if m in trace.names()] + own
+
+
 REQUIRED = {  # what a results.json must hold for reports and comparisons
     "experiment": str,
     "complete": bool,
@@ -133,16 +142,18 @@ def describe(result: Result) -> dict[str, Any]:
     """The study's settings as plain JSON values."""
     s, c = result.study, result.config
     return {
-        "model": _module(c.model),
+        "model": adapters.fingerprint(c.model),
         "optimizer": describe_optimizer(s.optimizer),
         "lrs": None if s.lrs is None else [float(x) for x in s.lrs],
         "act_lrs": None if s.act_lrs is None else dict(zip(s.activations, s.act_lrs)),
         "batch_size": c.batch_size,
         "steps": c.steps,
         "eval_every": c.eval_every,
-        "loss": c.loss,
+        "loss": losses.get(c.loss).name,
+        "metrics": [n for n in result.trace.names() if n not in CORE],
+        "goals": s.goals,
         "dataset": s.data.name,
-        "classes": int(s.data.num_classes),
+        "classes": None if s.data.num_classes is None else int(s.data.num_classes),
         "data_source": s.data.source,
         "n_train": int(s.data.x_train.shape[0]),
         "n_test": int(s.data.x_test.shape[0]),
@@ -225,7 +236,7 @@ def summary(
     """
     acts = result.activations
     rule = outcome.check_rule(diverged_as)
-    classes = int(result.study.data.num_classes)
+    classes, goals = result.study.data.num_classes, result.study.goals
     labels = (
         list(acts)
         if result.study.lrs is None
@@ -233,7 +244,7 @@ def summary(
     )
     diverged = np.asarray(result.diverged).reshape(len(labels), -1)
 
-    finals = {m: result.final(m, diverged_as="frozen") for m in SUMMARISED}
+    finals = {m: result.final(m, diverged_as="frozen") for m in summarised(result.trace)}
     flat = {m: v.reshape(len(labels), -1) for m, v in finals.items()}
 
     def per_act(a: np.ndarray, conv=_floats) -> dict:
@@ -255,7 +266,7 @@ def summary(
         if threshold is None
         else {"metric": str(threshold[0]), "value": float(threshold[1])},
         "outcome": {"diverged_as": rule, "description": outcome.describe(rule, classes)},
-        "summary": outcome.document(flat, diverged, labels, classes, rule),
+        "summary": outcome.document(flat, diverged, labels, classes, rule, goals=goals),
         "metrics": {
             **{f"final_{m}": per_act(v) for m, v in finals.items()},
             "diverged": per_act(result.diverged, conv=lambda x: np.asarray(x, bool)),
@@ -291,7 +302,7 @@ def save(result: Result, out: str | os.PathLike, experiment: str, **kw) -> Path:
     """Write ``out/results.json`` and ``out/trace.npz`` atomically; returns ``out``."""
     out = Path(out)
     doc = summary(result, experiment, **kw)
-    arrays = {k: np.asarray(v) for k, v in result.trace._asdict().items()}
+    arrays = {k: np.asarray(v) for k, v in result.trace.flat().items()}
     arrays["diverged_at"] = result.diverged_at
     # trace first: a results.json on disk always has its trace beside it
     _atomic_bytes(out / "trace.npz", lambda f: np.savez_compressed(f, **arrays))
@@ -315,10 +326,10 @@ CENSUS = ("inactive", "dead", "saturated")
 def _arrays(path: Path) -> tuple[Trace, np.ndarray]:
     with np.load(path) as z:
         # a run saved before the census had `inactive` reads back with it NaN (not measured)
-        fields = {k: z[k] for k in Trace._fields if k in z.files}
+        fields = {k: z[k] for k in z.files if k != "diverged_at"}
         for k in CENSUS:
             fields.setdefault(k, np.full(z["dead"].shape, np.nan, np.float32))
-        return Trace(**fields), z["diverged_at"]
+        return Trace.of(fields), z["diverged_at"]
 
 
 def load(out: str | os.PathLike) -> tuple[dict, Trace, np.ndarray]:

@@ -31,19 +31,23 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from actlab import activations, distributed, execution, outcome
+from actlab import activations, distributed, execution, losses, outcome
 from actlab import layout as layouts
 from actlab.data import Dataset
+from actlab.slot import Slot
 from actlab.train import (
-    LOSSES,
     Config,
     Keys,
+    Metrics,
     Optimizer,
+    Parts,
     Trace,
     TrainState,
     check_curve,
-    model_for,
+    forward,
+    parts_of,
     seed_keys,
+    stack_traces,
 )
 
 MODES = ("grouped", "switch")
@@ -90,7 +94,9 @@ class Study:
     steps: int | None = None
     evals: int = 20
     eval_every: int | None = None
-    loss: str = "softmax_ce"
+    loss: str | Callable = "softmax_ce"
+    metrics: Metrics | None = None  # metrics(outputs, targets) -> {name: scalar}, traced
+    goals: dict[str, str] | None = None  # {metric name: "max" | "min"}: which way is better
     lrs: Sequence[float] | None = None
     act_lrs: Sequence[float] | None = None  # each activation's own learning rate
     seed: int = 0
@@ -160,8 +166,13 @@ class Study:
         check_curve(self.curve_examples)
         if self.epochs is not None and not 0 < self.epochs < math.inf:
             raise ValueError(f"epochs must be a positive finite number, got {self.epochs!r}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; accepted: {', '.join(LOSSES)}")
+        losses.get(self.loss)  # a name it knows, or a function
+        if self.metrics is not None and not callable(self.metrics):
+            raise ValueError(
+                "metrics must be a function metrics(outputs, targets) -> {name: scalar}, got "
+                f"{type(self.metrics).__name__}"
+            )
+        outcome.check_goals(self.goals)
         if not set(self.hold) <= set(Keys._fields):
             raise ValueError(f"hold: unknown streams in {self.hold!r}; accepted: {Keys._fields}")
 
@@ -184,6 +195,7 @@ class Study:
             batch_size=self.batch_size,
             eval_every=every,
             loss=self.loss,
+            metrics=self.metrics,
             eval_examples=self.eval_examples,
             train_eval_examples=self.train_eval_examples,
             census_examples=self.census_examples,
@@ -376,20 +388,29 @@ class Run:
         self.intervals_done += keep
 
     def result(self) -> Result:
-        trace = Trace(*(np.concatenate(parts, self.axis) for parts in zip(*self.traces)))
+        trace = stack_traces(self.traces, self.axis)
         states = self.real_states()
         return Result(self.study, self.cfg, trace, states, dict(self.timing), self.layout)
 
 
 class TrainedModel:
-    """One model pulled out of the stack, usable alone: ``model(x) -> logits``."""
+    """One model pulled out of the stack, usable alone: ``model(x) -> outputs``.
 
-    def __init__(self, module: nn.Module, params, act: int, data: Dataset):
-        self.module, self.params, self.act, self._data = module, params, act, data
+    ``params``: ``{"model": ..., "act": [...]}`` (``TrainState.params``); ``act``: its index
+    into the activations its program chooses from."""
+
+    def __init__(self, parts: Parts, params, act: int):
+        self.parts, self.params, self.act = parts, params, act
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        """x: [batch, *input_shape] raw (as stored in the Dataset) -> logits [batch, outputs]."""
-        return self.module.apply(self.params, self._data.normalise(jnp.asarray(x)), self.act)
+        """x: [batch, *input_shape] raw (as stored in the Dataset) -> [batch, outputs]."""
+        return forward(self.parts, self.params, jnp.asarray(x), self.act)[0]
+
+    def apply(self, params, x: jax.Array) -> jax.Array:
+        """The model with ``params`` (this one's structure) on inputs ``x`` already
+        normalised, in their own dtype (float64 for a gradient check)."""
+        slot = Slot(self.parts.cfg.acts, self.act, params["act"] or None)
+        return self.parts.model.apply(params["model"], x, slot)
 
 
 @dataclasses.dataclass
@@ -435,8 +456,9 @@ class Result:
 
     def curve(self, metric: str) -> np.ndarray:
         """[acts, seeds, evals, ...] of a traced metric (a ``Trace`` field name)."""
-        if metric not in Trace._fields:
-            raise ValueError(f"unknown metric {metric!r}; accepted: {', '.join(Trace._fields)}")
+        if metric not in self.trace.names():
+            names = ", ".join(self.trace.names())
+            raise ValueError(f"unknown metric {metric!r}; accepted: {names}")
         return getattr(self.trace, metric)
 
     def final(self, metric: str, *, diverged_as: str | None = None) -> np.ndarray:
@@ -445,7 +467,8 @@ class Result:
         declared outcome (chance accuracy, +inf loss); ``"exclude"`` NaN; ``"frozen"`` the
         raw value of the frozen model."""
         c = self.curve(metric).take(-1, axis=2 + (self.study.lrs is not None))
-        return outcome.apply(c, self.diverged, metric, self.study.data.num_classes, diverged_as)
+        classes, goals = self.study.data.num_classes, self.study.goals
+        return outcome.apply(c, self.diverged, metric, classes, diverged_as, goals=goals)
 
     def _index(self, activation: str | int, seed: int, lr: int | None) -> tuple:
         """(index into ``activations``, position of the model in its group's stack)."""
@@ -476,5 +499,5 @@ class Result:
             group, pos, acts = self.states[0], (a, *idx), self.activations
             act_index = a
         params = jax.tree.map(lambda p: p[pos], group.params)
-        module = model_for(self.config._replace(acts=acts), self.study.data)
-        return TrainedModel(module, params, act_index, self.study.data)
+        parts = parts_of(self.config._replace(acts=acts), self.study.data)
+        return TrainedModel(parts, params, act_index)

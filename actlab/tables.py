@@ -13,7 +13,6 @@ import pandas as pd
 
 from actlab import outcome, stats
 from actlab.record import Record, Threshold, parse_threshold
-from actlab.train import Trace
 
 CONFIDENCE = 0.95
 TIDY_COLUMNS = ("act", "lr", "seed", "step", "metric", "layer", "value")
@@ -29,8 +28,9 @@ def summary_table(
     classes = rec.classes if rule == "failure" else 0
     raw = rec.final(metric, diverged_as="frozen")
     table = outcome.summary(
-        raw, rec.diverged, rec.labels, metric, classes, rule, confidence=CONFIDENCE, seed=seed
-    )
+        raw, rec.diverged, rec.labels, metric, classes, rule, confidence=CONFIDENCE, seed=seed,
+        goals=rec.goals,
+    )  # fmt: skip
     table["diverged"] = table["n_diverged"]
     return table
 
@@ -113,20 +113,31 @@ def threshold_table(rec: Record, th: Threshold, *, seed: int = 0) -> pd.DataFram
 
 
 def threshold_of(rec: Record, th) -> Threshold | None:
-    """``th`` parsed, or the threshold saved with the run when ``th`` is None."""
-    return rec.threshold if th is None else parse_threshold(th)
+    """``th`` parsed (a study's own metric with its goal), or the threshold saved with the
+    run when ``th`` is None."""
+    if th is None:
+        return rec.threshold
+    t = th if isinstance(th, Threshold) else parse_threshold(th)
+    return t._replace(goal=t.goal or outcome.goal(t.metric, rec.goals))
 
 
 def tables(rec: Record, th: Threshold | str | Sequence | None = None) -> dict[str, pd.DataFrame]:
-    """Every table of the report, as numbers (``th`` defaults to the run's threshold)."""
+    """Every table of the report, as numbers (``th`` defaults to the run's threshold):
+    the final ``rec.primary`` metric (test accuracy, or test loss where the task has no
+    accuracy) and its survivors-only view and paired comparisons, the final train loss,
+    each of the study's own metrics, the outcomes and time to threshold. Keyed by metric
+    name, and ``survivors``, ``pairwise``, ``failures``, ``threshold``."""
     th = threshold_of(rec, th)
+    p = rec.primary
     out = {
-        "test_accuracy": summary_table(rec, "test_accuracy"),
+        p: summary_table(rec, p),
         "train_loss": summary_table(rec, "train_loss"),
-        "survivors": summary_table(rec, "test_accuracy", diverged_as="exclude"),
-        "pairwise": pairwise_table(rec, "test_accuracy"),
+        "survivors": summary_table(rec, p, diverged_as="exclude"),
+        "pairwise": pairwise_table(rec, p),
         "failures": failure_table(rec, th),
     }
+    for m in rec.own_metrics:
+        out[m] = summary_table(rec, m)
     if th is not None:
         out["threshold"] = threshold_table(rec, th)
     return out
@@ -150,7 +161,7 @@ def tidy(rec: Record, level: str = "all") -> pd.DataFrame:
     lead = 2 + (rec.lrs is not None)  # axes before evals
     evals = slice(-1, None) if level == "final" else slice(None)
     steps = rec.steps.astype(np.int64)[evals]
-    metrics = [f for f in Trace._fields if f != "step"]
+    metrics = [f for f in rec.trace.names() if f != "step"]
     frames = []
     for m in metrics:
         a = np.asarray(getattr(rec.trace, m))[(slice(None),) * lead + (evals,)]

@@ -42,9 +42,9 @@ def run_name(act: str, seed: int, lr: float | None = None) -> str:
 
 
 def tags(trace) -> list[str]:
-    """The tag of each value ``write`` logs per evaluation, in order: the scalar ``Trace``
-    fields under their names, then ``FIELD/layer_K`` for each layer of the per-layer ones
-    (``step`` is the axis, not a tag)."""
+    """The tag of each value ``write`` logs per evaluation, in the trace's order
+    (``Trace.names``: the core, then the metrics): a scalar under its name,
+    ``FIELD/layer_K`` for each layer of a per-layer one (``step`` is the axis, not a tag)."""
     lead = trace.step.ndim - 1
     out = []
     for f in _metrics(trace):
@@ -64,7 +64,7 @@ def rows(trace, model: tuple[int, ...], evals: np.ndarray) -> np.ndarray:
 
 
 def _metrics(trace) -> list[str]:
-    return [f for f in trace._fields if f != "step"]
+    return [f for f in trace.names() if f != "step"]
 
 
 def last_step(run_dir: str | os.PathLike) -> int:

@@ -39,11 +39,11 @@ def build(quick: bool = False, **kw):
 def minibatch_loss(model, batch: int = 100):
     """``loss(params)``: softmax cross-entropy of ``model``'s net on the first ``batch``
     training examples (what one SGD step differentiates)."""
-    data = model._data
+    data = model.parts.data
     x, y = data.normalise(data.x_train[:batch]), data.y_train[:batch]
 
     def loss(params):
-        logits = model.module.apply(params, x.astype(jax.tree.leaves(params)[0].dtype), model.act)
+        logits = model.apply(params, x.astype(jax.tree.leaves(params)[0].dtype))
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
     return loss

@@ -1,8 +1,10 @@
-"""What several test modules share: a tiny dataset and a small study on it."""
+"""What several test modules share: a tiny dataset, a small study on it, a made-up trace."""
 
+import numpy as np
 import optax
 
 import actlab
+from actlab.train import Trace
 
 DATA = actlab.data.teacher_student(n_train=256, n_test=128, dim=6, classes=3, hidden=8)
 
@@ -22,3 +24,28 @@ def small(acts, **kw) -> actlab.Study:
     )
     args.update(kw)
     return actlab.Study(**args)
+
+
+def synthetic_trace(
+    lead: tuple[int, ...], evals: int, layers: int, *, every: int, low: float, high: float,
+    diverged: float = 0.0,
+) -> Trace:  # fmt: skip
+    """A ``Trace`` of uniform random values in [low, high), ``[*lead, evals, (layers)]``,
+    evaluated every ``every`` steps, the census over ``layers - 1`` hidden layers, with a
+    share ``diverged`` of the records flagged as diverged; no training."""
+    rng = np.random.default_rng(0)
+    u = lambda *extra: rng.uniform(low, high, (*lead, evals, *extra)).astype(np.float32)
+    return Trace(
+        step=np.broadcast_to(np.arange(evals, dtype=np.int32) * every, (*lead, evals)).copy(),
+        batch_loss=u(),
+        train_loss=u(),
+        test_loss=u(),
+        grad_norm=u(layers),
+        weight_norm=u(layers),
+        update_ratio=u(layers),
+        inactive=u(layers - 1),
+        dead=u(layers - 1),
+        saturated=u(layers - 1),
+        diverged=rng.uniform(0.0, 1.0, (*lead, evals)) < diverged,
+        metrics={"train_accuracy": u(), "test_accuracy": u()},
+    )

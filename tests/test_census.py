@@ -90,10 +90,11 @@ def census(acts, layer, act=0, data="line", model=MLP4, slope=None, **cfg):
     ``kernel`` and ``bias`` set to ``layer`` (numpy); ``act`` may be traced."""
     tr, d, advance = trainer(tuple(acts), data, model, **cfg)
     keys = jax.tree.map(lambda k: k[0], seed_keys(1))
-    params = jax.tree.map(lambda p: np.array(p), tr.model.init(keys.init, d.x_train[:1], 0))
-    params["params"]["layer_0"]["kernel"][:], params["params"]["layer_0"]["bias"][:] = layer
+    params = jax.tree.map(lambda p: np.array(p), tr.params(keys.init, 0))
+    first = params["model"]["params"]["layer_0"]
+    first["kernel"][:], first["bias"][:] = layer
     if slope is not None:
-        params["params"]["slope_0"]["slope"][:] = slope
+        params["act"][0][:] = slope
     n = d.x_train.shape[0]
     state = TrainState(
         params, optax.sgd(0.0).init(params), keys.data, jnp.arange(n, dtype=jnp.int32),
@@ -250,3 +251,47 @@ def test_census_reads_its_stated_sample_past_the_first_chunk_and_no_further():
 def test_census_of_every_training_example():
     inactive, dead, saturated = census(("relu",), SPIKY, data="spiky", census_examples=12_000)
     np.testing.assert_array_equal([inactive, dead, saturated], [[0.0], [0.0], [0.0]])
+
+
+# -- activations without a known bound on the derivative: the scale from the sample ----------
+
+
+@pytest.fixture
+def registered():
+    """Two activations registered without ``max_grad``, one with a parameter per unit."""
+    quick_gelu = actlab.register("quick_gelu", lambda x: x * jax.nn.sigmoid(1.702 * x))
+    scaled = actlab.register(
+        "scaled_tanh",
+        jnp.tanh,
+        param_fn=lambda x, a: jnp.broadcast_to(a, x.shape) * jnp.tanh(x),
+        param_init=1.0,
+    )
+    yield quick_gelu, scaled
+    for a in (quick_gelu, scaled):
+        actlab.activations.unregister(a.name)
+
+
+@pytest.mark.parametrize(
+    "act, like",
+    [("relu2", "relu"), ("quick_gelu", "gelu"), ("scaled_tanh", "tanh")],
+)
+def test_census_of_an_activation_whose_derivative_has_no_known_bound(registered, act, like):
+    # relu2's f' = 2 relu(z) is unbounded: with the registry's max_grad (inf) every unit read
+    # as dead and saturated; the layer's largest |f'| on the sample is the scale instead,
+    # and the units come out as they do for the bounded activation they resemble
+    assert actlab.activations.get(act).max_grad in (None, np.inf)
+    got = census((act,), elementwise())
+    np.testing.assert_array_equal(np.concatenate(got), fractions(EXPECTED[like]), err_msg=act)
+
+
+def test_an_activation_without_a_known_bound_is_warned_about_once(registered):
+    from actlab import census as C
+
+    C._WARNED.discard("quick_gelu")
+    with pytest.warns(UserWarning, match="'quick_gelu' has no known bound on its derivative"):
+        C.scales(("quick_gelu",), 1e-3, 0.01)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        C.scales(("quick_gelu", "relu"), 1e-3, 0.01)  # the second time: silent

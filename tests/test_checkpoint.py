@@ -11,6 +11,7 @@ import shutil
 import zipfile
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -88,8 +89,10 @@ def test_restore_puts_the_run_back_where_it_was_saved(saved):
         jax.tree.map(
             lambda a, b: np.testing.assert_array_equal(*map(_raw, (a, b))), now, then
         )  # bit-identical: nothing is recomputed
-    for now, then in zip(run.traces[0], checkpoint.result(run, snap).trace):
-        np.testing.assert_array_equal(now, then)
+    then = checkpoint.result(run, snap).trace
+    assert run.traces[0].names() == then.names()
+    for name, now in run.traces[0].flat().items():
+        np.testing.assert_array_equal(now, getattr(then, name))
 
 
 def _raw(a) -> np.ndarray:
@@ -122,6 +125,8 @@ CHANGES = {
     "evals": {"eval_every": None, "evals": 2},
     "eval_every": {"eval_every": 2},
     "loss": {"loss": "bce_clipped"},
+    "metrics": {"metrics": lambda o, y: {"mean_output": o.mean()}},
+    "goals": {"goals": {"mean_output": "max"}},
     "lrs": {"optimizer": optax.sgd, "lrs": (0.1,)},  # sgd(0.1) too, but with an lr axis
     "act_lrs": {"optimizer": optax.sgd, "act_lrs": (0.2,) * len(STUDY.activations)},
     "seed": {"seed": 1},
@@ -168,7 +173,7 @@ def test_fingerprint_sees_the_learning_rate():
 
 def test_check_refuses_another_format():
     fp = checkpoint.fingerprint(STUDY)
-    with pytest.raises(ValueError, match="has format 0; this actlab reads 1"):
+    with pytest.raises(ValueError, match=f"has format 0; this actlab reads {checkpoint.FORMAT}"):
         checkpoint.check({"format": 0, "fingerprint": fp}, fp)
 
 
@@ -201,7 +206,10 @@ def test_unreadable_checkpoint_is_named_and_left_in_place(copy, damage, reason):
 
 @pytest.mark.parametrize(
     "meta, reason",
-    [("[1, 2]", "not a JSON object"), ('{"format": 1}', "its meta has no intervals_done")],
+    [
+        ("[1, 2]", "not a JSON object"),
+        (f'{{"format": {checkpoint.FORMAT}}}', "its meta has no intervals_done"),
+    ],
 )
 def test_checkpoint_with_a_malformed_meta_is_corrupt(copy, meta, reason):
     with np.load(copy / checkpoint.NPZ) as z:
@@ -241,3 +249,18 @@ def test_sidecar_problem_names_an_unreadable_or_stale_sidecar(copy, sidecar, pro
         path.write_text(sidecar)
     got = checkpoint.sidecar_problem(copy, checkpoint.read(copy))
     assert got == (None if problem is None else f"{path} {problem}")
+
+
+def test_fingerprint_sees_an_activation_registered_again_for_another_function():
+    actlab.register("mine", jnp.tanh)
+    try:
+        study = STUDY.replace(activations=("mine",))
+        before = checkpoint.fingerprint(study)
+        assert checkpoint.fingerprint(study) == before  # the same function: the same print
+        actlab.register("mine", lambda x: jnp.tanh(2 * x), overwrite=True)
+        after = checkpoint.fingerprint(study)
+    finally:
+        actlab.activations.unregister("mine")
+    assert after != before
+    with pytest.raises(ValueError, match=r"other settings \(activations: "):
+        checkpoint.check({"format": checkpoint.FORMAT, "fingerprint": before}, after)

@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from actlab import MLP
+from actlab import MLP, Slot
 from actlab import gradcheck as G
 
 X = jax.random.normal(jax.random.key(1), (16, 5))
@@ -14,12 +14,13 @@ Y = jnp.arange(16) % 3
 
 
 def _problem(act: str):
-    model = MLP(hidden=(8, 6), acts=(act,), classes=3)
-    params = model.init(jax.random.key(0), X)
+    model = MLP(hidden=(8, 6), classes=3)
+    params = model.init(jax.random.key(0), X, Slot((act,)))
 
     def loss(p):
         x = X.astype(jax.tree.leaves(p)[0].dtype)  # float64 when the check runs in float64
-        return optax.softmax_cross_entropy_with_integer_labels(model.apply(p, x), Y).mean()
+        logits = model.apply(p, x, Slot((act,)))
+        return optax.softmax_cross_entropy_with_integer_labels(logits, Y).mean()
 
     return loss, params
 
@@ -73,12 +74,12 @@ def test_relu_disagrees_only_where_the_step_crosses_a_kink():
     loss, params = _problem("relu")
     err = G.relative_error(G.grad_check(loss, params, eps=eps), _grad64(loss, params), 1e-6)
     err = ravel_pytree(err)[0]
-    model = MLP(hidden=(8, 6), acts=("relu",), classes=3)
+    model = MLP(hidden=(8, 6), classes=3)
 
     def pattern(v, unravel):  # which ReLU units are on, per example: [examples, units]
-        x = X.astype(v.dtype)
-        _, cap = model.apply(unravel(v), x, 0, capture=True, mutable=["derivatives"])
-        return jnp.concatenate([d["d"][0] for d in cap["derivatives"].values()], axis=-1) > 0
+        slot = Slot(("relu",), capture=True)
+        model.apply(unravel(v), X.astype(v.dtype), slot)
+        return jnp.concatenate([c.d for c in slot.captures], axis=-1) > 0
 
     with G._x64():  # the same float64 points grad_check evaluated
         flat, unravel = ravel_pytree(jax.tree.map(lambda p: jnp.asarray(p, jnp.float64), params))

@@ -60,7 +60,7 @@ def fingerprints(result: actlab.Result) -> dict[str, str]:
         leaves = [jax.random.key_data(x) if _is_key(x) else x for x in leaves]
         for s in range(result.study.seeds):
             h = hashlib.sha256()
-            for x in (*(t[a] for t in result.trace), *leaves):
+            for x in (*(t[a] for t in result.trace.flat().values()), *leaves):
                 h.update(np.ascontiguousarray(np.asarray(x)[s]).tobytes())
             out[f"{act}/{s}"] = h.hexdigest()
     return out

@@ -11,27 +11,31 @@ import actlab
 @pytest.mark.parametrize("kernel", [3, 4, 5])
 def test_shift_convolution_equals_xla_convolution(kernel):
     x = jax.random.normal(jax.random.key(0), (2, 12, 12, 3))
-    xla = actlab.CNN(features=(4, 6), kernel=kernel, acts=("tanh",))
+    xla = actlab.CNN(features=(4, 6), kernel=kernel, classes=10)
     shifts = xla.clone(conv_impl="shifts")
-    p = xla.init(jax.random.key(1), x, 0)
-    q = shifts.init(jax.random.key(1), x, 0)
+    act = actlab.Slot(("tanh",))
+    p = xla.init(jax.random.key(1), x, act)
+    q = shifts.init(jax.random.key(1), x, act)
     jax.tree.map(np.testing.assert_array_equal, p, q)  # same parameters for the same key
-    np.testing.assert_allclose(shifts.apply(p, x, 0), xla.apply(p, x, 0), rtol=1e-5, atol=1e-5)
-    loss = lambda m: lambda p: jnp.sum(m.apply(p, x, 0) ** 2)
+    np.testing.assert_allclose(shifts.apply(p, x, act), xla.apply(p, x, act), rtol=1e-5, atol=1e-5)
+    loss = lambda m: lambda p: jnp.sum(m.apply(p, x, act) ** 2)
     gx, gs = jax.grad(loss(xla))(p), jax.grad(loss(shifts))(p)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), gx, gs)
 
 
 def test_unknown_conv_impl_is_refused():
     with pytest.raises(ValueError, match="unknown conv_impl 'fft'; accepted: xla, shifts"):
-        actlab.CNN(conv_impl="fft").init(jax.random.key(0), jnp.ones((1, 8, 8, 1)), 0)
+        actlab.CNN(conv_impl="fft", classes=2).init(
+            jax.random.key(0), jnp.ones((1, 8, 8, 1)), actlab.Slot(("relu",))
+        )
 
 
 @pytest.mark.parametrize("scheme", ["pytorch", "glorot", "he", "lecun", "normal:0.5"])
 def test_init_schemes_have_their_stated_spread(scheme):
     init = actlab.models.parse_init(scheme)
-    m = actlab.MLP(hidden=(400,), classes=300, init_scheme=init, acts=("relu",))
-    w = m.init(jax.random.key(0), jnp.ones((1, 500)), 0)["params"]["layer_1"]["kernel"]
+    m = actlab.MLP(hidden=(400,), classes=300, init_scheme=init)
+    act = actlab.Slot(("relu",))
+    w = m.init(jax.random.key(0), jnp.ones((1, 500)), act)["params"]["layer_1"]["kernel"]
     fan_in, fan_out = 400, 300
     expected = {
         "pytorch": 1 / np.sqrt(3 * fan_in),

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import actlab
 from actlab import cli
 from actlab import protocols as P
 from actlab.models import CNN, MLP, Init, param_count
@@ -54,19 +55,19 @@ def test_get_names_the_accepted_experiments():
 def test_builds_a_study_whose_model_fits_its_data(name):
     import jax
 
-    from actlab.train import check_config, model_for
+    from actlab.train import forward, parts_of
 
     proto = P.get(name)
     quick, full = (proto.build(P.Overrides(quick=q)) for q in (True, False))
     for study in (quick, full):
         assert study.data.name in proto.datasets
         cfg = study.config()
-        check_config(cfg, study.data)  # loss, batch size and activations fit the data
         d = study.data
-        model = model_for(cfg._replace(acts=cfg.acts[:1]), d)
-        x = d.normalise(d.x_train[:2])
-        init = model.init_with_output
-        logits = jax.eval_shape(lambda x, init=init: init(jax.random.key(0), x, 0)[0], x)
+        # loss, batch size and activations fit the data; the outputs fit the loss
+        parts = parts_of(cfg._replace(acts=cfg.acts[:1]), d)
+        x = d.x_train[:2]
+        run = lambda p, x, parts=parts: forward(parts, p, x, 0)[0]
+        logits = jax.eval_shape(run, parts.shape.params, x)
         assert logits.shape == (2, 1 if cfg.loss != "softmax_ce" else d.num_classes)
     # quick mode is the same protocol, smaller
     assert quick.model == full.model and quick.loss == full.loss
@@ -115,8 +116,8 @@ def test_two_layer_mnist_is_the_articles_net():
     assert s.data.scale == pytest.approx(1 / 255) and s.data.shift == 0.0
     import jax
 
-    params = s.model.clone(acts=("relu",), classes=10).init(
-        jax.random.key(0), np.zeros((1, 28, 28, 1), np.float32)
+    params = s.model.clone(classes=10).init(
+        jax.random.key(0), np.zeros((1, 28, 28, 1), np.float32), actlab.Slot(("relu",))
     )
     assert param_count(params) == 39_760
 

@@ -12,11 +12,11 @@ import numpy as np
 import optax
 import pandas as pd
 import pytest
+from helpers import synthetic_trace
 
 import actlab
 from actlab import report, results, stats
 from actlab.report import Record, Threshold
-from actlab.train import Trace
 
 # its runs are module fixtures: one worker builds them (make test: --dist loadgroup)
 pytestmark = pytest.mark.xdist_group("report")
@@ -289,24 +289,8 @@ def test_tidy_files_read_back(rec, written):
 
 def synthetic_sweep(acts=("relu", "tanh"), lrs=(1e-3, 1e-2), seeds=4, evals=3, layers=3):
     """A Record with an lr sweep, [acts, lrs, seeds, evals, (layers)], no training."""
-    rng = np.random.default_rng(0)
     lead = (len(acts), len(lrs), seeds)
-    u = lambda *extra: rng.uniform(0.1, 0.9, (*lead, evals, *extra)).astype(np.float32)
-    trace = Trace(
-        step=np.broadcast_to(np.arange(evals, dtype=np.int32) * 10, (*lead, evals)).copy(),
-        batch_loss=u(),
-        train_loss=u(),
-        train_accuracy=u(),
-        test_loss=u(),
-        test_accuracy=u(),
-        grad_norm=u(layers),
-        weight_norm=u(layers),
-        update_ratio=u(layers),
-        inactive=u(layers - 1),
-        dead=u(layers - 1),
-        saturated=u(layers - 1),
-        diverged=np.zeros((*lead, evals), bool),
-    )
+    trace = synthetic_trace(lead, evals, layers, every=10, low=0.1, high=0.9)
     doc = {
         "experiment": "sweep",
         "complete": False,
@@ -354,7 +338,8 @@ def test_lr_sweep_report_and_tidy(tmp_path):
 def test_compare_is_unpaired_b_minus_a(rec):
     better = rec.trace.test_accuracy.copy()
     better[:, :, -1] += 0.1
-    b = dataclasses.replace(rec, trace=rec.trace._replace(test_accuracy=better))
+    metrics = {**rec.trace.metrics, "test_accuracy": better}
+    b = dataclasses.replace(rec, trace=rec.trace._replace(metrics=metrics))
     table = report.compare(rec, b)
     assert list(table.name) == list(ACTS)
     # relu's diverged run is a failure (chance) in both runs: 4 of 5 seeds gain 0.1
