@@ -54,7 +54,11 @@ def compile_once(fn, *args):
     serves new processes.
     """
     lowered = fn.lower(*args)
-    key = hashlib.sha256(lowered.as_text().encode()).hexdigest()
+    # jit drops unused arguments from the program's text, so the text alone would serve a
+    # program compiled for other argument shapes (an unused lr of another shape)
+    avals = [(np.shape(a), str(getattr(a, "dtype", type(a)))) for a in jax.tree.leaves(args)]
+    key = hashlib.sha256(f"{lowered.as_text()}{jax.tree.structure(args)}{avals}".encode())
+    key = key.hexdigest()
     if key in _COMPILED:
         _COMPILED.move_to_end(key)
         return _COMPILED[key]

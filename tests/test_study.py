@@ -770,6 +770,15 @@ def test_each_activation_at_its_own_lr_equals_it_trained_alone_at_that_lr(mode):
         assert not np.allclose(r.trace.test_loss[a, 1], other.test_loss, rtol=1e-3)
 
 
+def test_a_program_compiled_for_one_lr_is_not_reused_for_a_rate_per_activation():
+    # init does not use the rate, so jit drops it and the two init programs have one text:
+    # the compiled one must still not be called with the other argument shapes
+    acts = tuple(ACT_LRS)
+    small(acts, optimizer=optax.adam(1e-3)).start()
+    run = small(acts, optimizer=optax.adam, act_lrs=tuple(ACT_LRS.values())).start()
+    assert run.states is not None and len(run.traces) == 1  # the step-0 record
+
+
 def test_gradient_clipping_is_per_model_not_across_the_ensemble():
     # a global-norm clip inside the vmapped call sees one model's gradient, as alone
     clip = optax.chain(optax.clip_by_global_norm(0.05), optax.sgd(0.5))
@@ -812,7 +821,7 @@ def test_bad_study_arguments_give_clear_errors(kw, match):
         ((np.ones((4, 2)), np.array([0, 1, 2, 5])), r"labels must lie in \[0, 3\)"),
         ((np.array([[0.0, np.nan]] * 4), np.zeros(4, int)), "non-finite"),
         ((np.ones((0, 2)), np.zeros(0, int)), "empty"),
-        ((np.ones((4, 2)), np.ones(4)), "labels must be integers"),
+        ((np.ones((4, 2)), np.ones(4)), "give integer labels for classes"),
     ],
 )
 def test_bad_data_gives_clear_errors(args, match):
