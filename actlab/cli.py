@@ -611,11 +611,10 @@ def _resume_command(command: list[str]) -> str:
 
 
 def _list(loaded: list[str]) -> int:
-    print("experiments:")
+    print("experiments (or your own study: actlab run path/to/study.py):")
     for name, (summary, source, names) in EXPERIMENTS.items():
         print(f"  {name:<24} {summary} ({source})")
         print(f"  {'':<24} datasets: {', '.join(names)}")
-    print("  (or your own: actlab run path/to/study.py)")
     names = ACTIVATIONS
     if loaded:  # plugins may have registered more: the registry itself (this loads JAX)
         from actlab import activations

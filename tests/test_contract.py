@@ -7,6 +7,10 @@ grouped and switch mode; a bad contract gets a one-line error before anything tr
 
 from __future__ import annotations
 
+import functools
+import importlib.util
+from pathlib import Path
+
 import equinox as eqx
 import flax.linen as nn
 import jax
@@ -15,7 +19,7 @@ import numpy as np
 import optax
 import pytest
 from flax import nnx
-from helpers import DATA
+from helpers import DATA, small
 
 import actlab
 from actlab import adapters
@@ -24,20 +28,16 @@ from actlab.train import make_train, seed_keys
 ACTS = ("tanh", "relu", "prelu", "maxout")  # shared step, parameterised, shape-changing
 
 
-class ResidualMLP(nn.Module):
-    """A pre-LayerNorm residual MLP in Flax linen."""
+def example(name: str):
+    """A module of ``examples/`` (the contract's tests train the examples' own models)."""
+    path = Path(__file__).parents[1] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    width: int = 12
-    depth: int = 2
-    classes: int | None = None
 
-    @nn.compact
-    def __call__(self, x, act):
-        h = nn.Dense(self.width)(x)
-        for _ in range(self.depth):
-            z = nn.Dense(self.width * act.pieces)(nn.LayerNorm()(h))
-            h = h + nn.Dense(self.width)(act(z))
-        return nn.Dense(self.classes)(nn.LayerNorm()(h))
+ResidualMLP = functools.partial(example("linen_study").ResidualMLP, width=12)  # linen
 
 
 class NNXMLP(nnx.Module):
@@ -77,17 +77,7 @@ MODELS = {
 
 
 def study(model, acts=ACTS, **kw) -> actlab.Study:
-    args = dict(
-        model=model,
-        activations=acts,
-        data=DATA,
-        optimizer=optax.adam(1e-2),
-        seeds=3,
-        batch_size=16,
-        steps=12,
-        eval_every=5,
-    )
-    return actlab.Study(**{**args, **kw})
+    return small(acts, model=model, steps=12, eval_every=5, **kw)
 
 
 def alone(s: actlab.Study, act: str, seed: int, acts: tuple[str, ...]):
