@@ -77,6 +77,8 @@ def jsonable(v):
     """A layout description as JSON can hold it (unknown objects as their repr)."""
     if v is None or isinstance(v, (bool, int, float, str)):
         return v
+    if hasattr(v, "_asdict"):  # a NamedTuple (actlab.Layout): its fields by name
+        v = v._asdict()
     if isinstance(v, dict):
         return {str(k): jsonable(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):

@@ -20,9 +20,10 @@ from actlab import checkpoint, cli
 
 pytestmark = pytest.mark.xdist_group("distributed")
 
-# 2 acts x 4 seeds, 25 chunks of 1 600 steps: long enough to kill a worker between two saves
+# 2 acts x 4 seeds (a block of 64 slots), 25 chunks of 640 steps: long enough to kill a worker
+# between two saves
 # (the first save is waited for, then 24 chunks remain, seconds of training)
-ARGS = ["run", "xor", "--acts", "sigmoid,relu", "--seeds", "4", "--steps", "40000"]
+ARGS = ["run", "xor", "--acts", "sigmoid,relu", "--seeds", "4", "--steps", "16000"]
 ARGS += ["--chunks", "25"]
 TIMEOUT = 900  # a hang, not a slow machine
 
