@@ -108,8 +108,18 @@ ACTIVATIONS = tuple(  # activations.names()
     "none step step_ste sigmoid tanh relu relu2 leaky_relu leaky_relu_0.2 prelu elu selu celu gelu "
     "gelu_tanh silu mish softplus softsign hard_tanh hard_sigmoid relu6 maxout softmax".split()
 )
-# data.BUILTIN, then data.IMAGES
-DATASETS = ("xor", "mnist1d", "teacher_student", "mnist", "fashion_mnist", "kmnist", "cifar10")
+# data.BUILTIN, then data.IMAGES, then data.CORPORA
+DATASETS = (
+    "xor",
+    "mnist1d",
+    "teacher_student",
+    "modular_addition",
+    "mnist",
+    "fashion_mnist",
+    "kmnist",
+    "cifar10",
+    "fortunes",
+)
 THRESHOLD_METRICS = tuple(  # report.THRESHOLD_METRICS
     "train_error test_error batch_loss train_loss train_accuracy test_loss test_accuracy".split()
 )
@@ -420,7 +430,9 @@ def run_options(run: argparse.ArgumentParser, *, threshold: bool = True) -> None
     )
     run.add_argument(
         "--dataset",
-        help="dataset name, from actlab list (default: the experiment's)",
+        help="dataset name, from actlab list, or text:PATH (a UTF-8 file's characters), "
+        "where the experiment fits it; modular_addition, fortunes and text:PATH are token "
+        "sequences (default: the experiment's)",
     )
     run.add_argument(
         "--quick", action="store_true", help="CI-sized settings (default: off, full size)"

@@ -1,15 +1,22 @@
 """Datasets as device arrays: ``x: [n, ...]``, ``y: [n]`` int32, built in, from arrays or files.
 
-This module is the public face of three: the type (``actlab.dataset``), the built-in datasets
-(``actlab.synthetic``) and the search engine (``actlab._datasets.locate``).
+This module is the public face of four: the type (``actlab.dataset``), the built-in datasets
+(``actlab.synthetic``), sequence data (``actlab.sequences``) and the search engine
+(``actlab._datasets.locate``).
 
 A ``Dataset`` stores inputs compactly (uint8 stays uint8) with an affine normalisation
 ``(x - shift) * scale`` that the compiled training step applies, so one copy on the device
 serves every model. Images keep their shape ``[n, H, W, C]``; MLPs flatten inside the model.
+Integer inputs other than uint8 are token ids (``x: [n, T]`` int32), never normalised.
 
 ``load(name)`` returns train and test splits. Built-ins (``xor``, ``mnist1d``,
-``teacher_student``) come from ``BUILTIN``; every other name is searched for, in this order,
-and the first place that has it wins:
+``teacher_student``, ``modular_addition``) come from ``BUILTIN``. Sequence data (token
+windows with next-token targets, ``actlab.sequences`` states the splits and the vocabulary):
+``text:PATH``, the characters of any UTF-8 file (``text(path, context)``), and ``fortunes``
+(``CORPORA``: Debian's ``fortunes`` package, ``fortunes(context)``, searched in
+``data_dir/fortunes/``, ``$ACTLAB_DATA_DIR/fortunes/``, then ``/usr/share/games/fortunes``;
+without it, a one-line error: ``apt-get install fortunes``). Every other name is searched
+for, in this order, and the first place that has it wins:
 
 a. Files in ``data_dir=``, then in ``$ACTLAB_DATA_DIR``:
    ``{name}.npz`` or ``{name}/{name}.npz`` (arrays ``x_train, y_train, x_test, y_test``);
@@ -40,18 +47,22 @@ files keep the published order, tfds its own (hashed, but fixed) record order.
 
 from actlab._datasets.files import ChecksumError, DataFormatError
 from actlab._datasets.locate import (
+    CORPORA,
     ENV_DIR,
     IMAGES,
     DatasetNotFound,
     ImageSpec,
+    fortunes,
     load,
     prepare_tfds,
 )
 from actlab.dataset import Dataset, from_arrays
+from actlab.sequences import from_texts, modular_addition, text
 from actlab.synthetic import BUILTIN, cache_dir, mnist1d, teacher_student, xor
 
 __all__ = [
     "BUILTIN",
+    "CORPORA",
     "ENV_DIR",
     "IMAGES",
     "ChecksumError",
@@ -60,10 +71,14 @@ __all__ = [
     "DatasetNotFound",
     "ImageSpec",
     "cache_dir",
+    "fortunes",
     "from_arrays",
+    "from_texts",
     "load",
     "mnist1d",
+    "modular_addition",
     "prepare_tfds",
     "teacher_student",
+    "text",
     "xor",
 ]

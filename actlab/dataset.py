@@ -1,12 +1,23 @@
 """The ``Dataset`` type: train and test splits as device arrays, ``x: [n, ...]``, ``y: [n, ...]``.
 
-Targets are class labels (``y: [n]`` int32, ``num_classes`` of them) or, for a regression,
-float values (``y: [n, ...]`` float32, ``num_classes`` None; train under ``loss="mse"`` or a
-loss of your own).
+Targets are class labels (``y: [n]`` int32, ``num_classes`` of them), a label per position of a
+sequence (``y: [n, T]`` int32 for ``x: [n, T]``, e.g. next-token targets), or, for a
+regression, float values (``y: [n, ...]`` float32, ``num_classes`` None; train under
+``loss="mse"`` or a loss of your own).
 
-A ``Dataset`` stores inputs compactly (uint8 stays uint8) with an affine normalisation
-``(x - shift) * scale`` that the compiled training step applies, so one copy on the device
-serves every model. Images keep their shape ``[n, H, W, C]``; MLPs flatten inside the model.
+Inputs come in three kinds, told apart by dtype:
+
+* **uint8: images or other pixel data**, stored compactly as uint8;
+* **any other integer dtype: token ids** (``x: [n, T]``), stored as int32 and never normalised
+  (a model embeds them). For a sequence of tokens ``num_classes`` is the vocabulary size: the
+  built-in token datasets (``actlab.sequences``) keep every id in ``[0, num_classes)``;
+* **floats**, stored as float32.
+
+uint8 and float inputs carry an affine normalisation ``(x - shift) * scale`` that the compiled
+training step applies, so one copy on the device serves every model. Images keep their shape
+``[n, H, W, C]``; MLPs flatten inside the model. ``ordered`` marks examples cut in order from
+one stream (windows of a text): each continues the one before, so a validation split taken from
+the training split must be a contiguous block, not a random subset (``selection.holdout``).
 ``from_arrays`` validates and builds one; ``actlab.data.load`` finds one by name.
 """
 
@@ -20,8 +31,10 @@ import numpy as np
 
 
 class Dataset(NamedTuple):
-    """Train and test splits. ``x_*: [n, *input_shape]``; ``y_*: [n]`` int32 in [0, classes),
-    or float32 ``[n, ...]`` targets of a regression (``num_classes`` None)."""
+    """Train and test splits. ``x_*: [n, *input_shape]`` (uint8, int32 token ids or float32);
+    ``y_*: [n]`` or ``[n, T]`` int32 in [0, classes), or float32 ``[n, ...]`` targets of a
+    regression (``num_classes`` None). ``ordered``: the examples are consecutive pieces of one
+    stream, in order (see the module docstring)."""
 
     x_train: jax.Array
     y_train: jax.Array
@@ -32,10 +45,16 @@ class Dataset(NamedTuple):
     source: str
     shift: float = 0.0
     scale: float = 1.0
+    ordered: bool = False
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x_train.shape[1:])
+
+    @property
+    def tokens(self) -> bool:
+        """Integer token ids as inputs (int32), which ``normalise`` passes through."""
+        return _is_tokens(self.x_train.dtype)
 
     @property
     def regression(self) -> bool:
@@ -43,7 +62,10 @@ class Dataset(NamedTuple):
         return self.num_classes is None
 
     def normalise(self, x: jax.Array) -> jax.Array:
-        """``(x - shift) * scale`` in float32; called inside the compiled step."""
+        """``(x - shift) * scale`` in float32; token ids (int32) unchanged. Called inside the
+        compiled step."""
+        if _is_tokens(x.dtype):
+            return x
         return (x.astype(jnp.float32) - self.shift) * self.scale
 
     def __repr__(self) -> str:
@@ -51,18 +73,24 @@ class Dataset(NamedTuple):
             f"Dataset({self.name!r}, train={tuple(self.x_train.shape)} {self.x_train.dtype}, "
             f"test={tuple(self.x_test.shape)}, "
             + (f"classes={self.num_classes}" if self.num_classes else "float targets")
+            + (", ordered" if self.ordered else "")
             + f", source={self.source!r})"
         )
+
+
+def _is_tokens(dtype) -> bool:
+    """Integer inputs other than uint8 (pixels) are token ids."""
+    return np.issubdtype(dtype, np.integer) and dtype != np.uint8
 
 
 def _check_split(x: np.ndarray, y: np.ndarray, split: str, num_classes: int | None) -> None:
     floats = np.issubdtype(y.dtype, np.floating)
     if x.ndim < 2:
         raise ValueError(f"{split}: x must be [n, features...], got shape {x.shape}")
-    if y.ndim != 1 and not floats:
+    if y.ndim not in (1, 2) and not floats:
         raise ValueError(
-            f"{split}: y must be [n] integer labels or float targets [n, ...], got shape "
-            f"{y.shape} {y.dtype}"
+            f"{split}: y must be [n] integer labels, [n, T] labels per position or float "
+            f"targets [n, ...], got shape {y.shape} {y.dtype}"
         )
     if x.shape[0] != y.shape[0]:
         raise ValueError(
@@ -70,6 +98,11 @@ def _check_split(x: np.ndarray, y: np.ndarray, split: str, num_classes: int | No
         )
     if x.shape[0] == 0:
         raise ValueError(f"{split}: the split is empty (0 examples)")
+    if y.ndim == 2 and not floats and y.shape != x.shape[:2]:
+        raise ValueError(
+            f"{split}: y {list(y.shape)} gives a label per position, so x must be [n, T, ...] "
+            f"with the same n and T, got x {list(x.shape)}"
+        )
     for what, a in (("x", x), ("y", y)):
         if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).all():
             bad = int((~np.isfinite(a)).sum())
@@ -87,6 +120,19 @@ def _check_split(x: np.ndarray, y: np.ndarray, split: str, num_classes: int | No
         )
 
 
+def _check_tokens(x: np.ndarray, split: str) -> None:
+    if not np.issubdtype(x.dtype, np.integer):
+        raise ValueError(
+            f"{split}: the training inputs are token ids (integers), so these must be too, "
+            f"got dtype {x.dtype}"
+        )
+    if x.min() < 0 or x.max() > np.iinfo(np.int32).max:
+        raise ValueError(
+            f"{split}: integer x are token ids and must lie in [0, 2**31), found "
+            f"[{x.min()}, {x.max()}] (uint8 is pixel data; give floats for other values)"
+        )
+
+
 def from_arrays(
     x_train,
     y_train,
@@ -98,12 +144,15 @@ def from_arrays(
     source: str = "in-memory arrays",
     shift: float = 0.0,
     scale: float = 1.0,
+    ordered: bool = False,
 ) -> Dataset:
     """A validated ``Dataset`` from in-memory arrays (the test split defaults to the train one).
 
     ``num_classes`` defaults to ``max(label) + 1``. Float inputs must be finite; labels must be
-    integers in ``[0, num_classes)``. Float ``y`` (``[n]`` or ``[n, ...]``) makes a regression:
-    no classes, targets kept as float32.
+    integers in ``[0, num_classes)``, ``y: [n]`` or, one per position of ``x: [n, T, ...]``,
+    ``y: [n, T]``. Float ``y`` (``[n]`` or ``[n, ...]``) makes a regression: no classes,
+    targets kept as float32. Inputs are kept as uint8 (pixels), int32 (any other integer
+    dtype: token ids, in ``[0, 2**31)``) or float32. ``ordered``: see ``Dataset``.
     """
     x_train, y_train = np.asarray(x_train), np.asarray(y_train)
     if x_test is None and y_test is None:
@@ -132,7 +181,18 @@ def from_arrays(
             num_classes = int(max(y_train.max(), y_test.max())) + 1
         if num_classes < 2:
             raise ValueError(f"need at least 2 classes, got num_classes={num_classes}")
-    compact = x_train.dtype if x_train.dtype == np.uint8 else np.float32
+    if _is_tokens(x_train.dtype):  # the test split is converted to the train split's dtype
+        _check_tokens(x_train, "train")
+        _check_tokens(x_test, "test")
+    if not regression and y_train.shape[1:] != y_test.shape[1:]:
+        raise ValueError(
+            f"train labels are {list(y_train.shape[1:])} per example but test labels are "
+            f"{list(y_test.shape[1:])}: both [n], or both [n, T] alike"
+        )
+    if x_train.dtype == np.uint8:
+        compact = np.uint8
+    else:
+        compact = np.int32 if _is_tokens(x_train.dtype) else np.float32
     targets = jnp.float32 if regression else jnp.int32
     return Dataset(
         jnp.asarray(x_train, compact),
@@ -144,4 +204,5 @@ def from_arrays(
         source,
         float(shift),
         float(scale),
+        bool(ordered),
     )

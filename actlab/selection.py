@@ -50,9 +50,14 @@ def holdout(d: Dataset, n: int | float = VALIDATION, seed: int = 0) -> Dataset:
     """``d`` with ``n`` training examples (a share when ``n < 1``) held out as its test split.
 
     The examples are a fixed random subset (``numpy`` permutation of ``seed``), both parts
-    kept in their original order. The real test split is not in the result, so a study on
-    it cannot select on it. The normalisation (``shift``, ``scale``) stays the loaded one,
-    a scalar mean and std over the whole training split.
+    kept in their original order. An ``ordered`` dataset (windows cut in order from one text,
+    ``actlab.sequences``) holds out its *last* ``n`` training examples instead, a contiguous
+    block (``seed`` unused): a random subset would put neighbouring windows of the same
+    passage on both sides. Its windows do not overlap, so the two parts share no input; only
+    the last kept window's final target is the block's first character. The real test split
+    is not in the result, so a study on it cannot select on it. The normalisation
+    (``shift``, ``scale``) stays the loaded one, a scalar mean and std over the whole
+    training split.
     """
     total = int(d.x_train.shape[0])
     k = int(round(n * total)) if isinstance(n, float) and n < 1 else n
@@ -61,15 +66,20 @@ def holdout(d: Dataset, n: int | float = VALIDATION, seed: int = 0) -> Dataset:
             f"validation must hold out between 1 and {total - 1} of the {total} training "
             f"examples (a count, or a share below 1), got {n!r}"
         )
-    order = np.random.default_rng(seed).permutation(total)
-    val, keep = np.sort(order[:k]), np.sort(order[k:])
+    if d.ordered:
+        keep, val = np.arange(total - k), np.arange(total - k, total)
+        how = "the last, a contiguous block: the dataset is ordered"
+    else:
+        order = np.random.default_rng(seed).permutation(total)
+        val, keep = np.sort(order[:k]), np.sort(order[k:])
+        how = f"permutation seed {seed}"
     return d._replace(
         x_train=d.x_train[keep],
         y_train=d.y_train[keep],
         x_test=d.x_train[val],
         y_test=d.y_train[val],
         source=f"{d.source}; validation split: {k} of its {total} training examples "
-        f"(permutation seed {seed}), its test split unused",
+        f"({how}), its test split unused",
     )
 
 

@@ -4,8 +4,8 @@ cache, and skips that are seen.
 A test that needs a dataset that cannot be generated says so with
 ``@pytest.mark.needs_data("fashion_mnist")``. The probe runs when the test is set up, never at
 collection. Without the data the test is skipped with a reason that ``-rs`` prints; with
-``ACTLAB_REQUIRE_DATA=fashion_mnist`` (set by ``.ci/run`` once the Debian package is installed)
-it fails instead, so a broken data path cannot hide behind skips.
+``ACTLAB_REQUIRE_DATA=fashion_mnist,fortunes`` (set by ``.ci/run`` for the Debian packages it
+installed) it fails instead, so a broken data path cannot hide behind skips.
 """
 
 import functools
@@ -24,7 +24,10 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_default_matmul_precision", "highest")
 
 REQUIRE_ENV = "ACTLAB_REQUIRE_DATA"
-HOW = {"fashion_mnist": "apt-get install dataset-fashion-mnist"}
+HOW = {
+    "fashion_mnist": "apt-get install dataset-fashion-mnist",
+    "fortunes": "apt-get install fortunes",
+}
 
 
 def pytest_configure(config):

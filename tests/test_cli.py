@@ -378,7 +378,7 @@ def test_list_names_every_experiment_activation_and_dataset():
             lambda: {p.name: (p.summary, p.source, p.datasets) for p in P.PROTOCOLS.values()},
         ),
         (lambda: cli.ACTIVATIONS, lambda: actlab.activations.names()),
-        (lambda: cli.DATASETS, lambda: (*data.BUILTIN, *data.IMAGES)),
+        (lambda: cli.DATASETS, lambda: (*data.BUILTIN, *data.IMAGES, *data.CORPORA)),
         (lambda: cli.THRESHOLD_METRICS, lambda: report.THRESHOLD_METRICS),
         (lambda: cli.DIVERGED_RULES, lambda: outcome.RULES),
         (lambda: cli.SELECT_METRICS, lambda: tuple(selection.METRICS)),

@@ -1,5 +1,6 @@
 """Dataset files as published, parsed with numpy only: IDX (``.gz`` or raw), CIFAR-10 python
-pickles and ``.npz``. Every reader validates what it parses and names the file when it fails.
+pickles, ``.npz`` and Debian's fortune files (text). Every reader validates what it parses and
+names the file when it fails.
 
 Checksums (``KNOWN``) are only recorded where the bytes are canonical or were measured here:
 
@@ -15,6 +16,8 @@ Checksums (``KNOWN``) are only recorded where the bytes are canonical or were me
   uncompressed copy of those fails verification unless ``verify=False``.
 * CIFAR-10 python batches: only MD5 is published (Krizhevsky's page, as used by torchvision), and
   the pickles are canonical bytes (extracted unchanged from ``cifar-10-python.tar.gz``).
+* Fortune files: none (their text changes between package versions); ``read_fortunes``
+  returns a SHA-256 of the bytes it read, which the dataset's ``source`` names.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import hashlib
 import io
 import math
 import pickle
+import re
 import struct
 import zipfile
 import zlib
@@ -339,3 +343,53 @@ def read_npz(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             raise
         raise DataFormatError(f"{path}: cannot read arrays ({e})") from e
     return {"train": (d["x_train"], d["y_train"]), "test": (d["x_test"], d["y_test"])}
+
+
+# ------------------------------------------------------------------------------ fortunes
+
+# Debian's `fortunes` package (1:1.99.1), which depends on `fortunes-min` (fortunes, literature,
+# riddles): every text file but ascii-art (drawings, not prose). Listed, not globbed, so the
+# corpus is the same wherever it is found; fortunes-off (offensive) is a separate package.
+FORTUNE_FILES = tuple(
+    "art computers cookie debian definitions disclaimer drugs education ethnic food fortunes "
+    "goedel humorists kids knghtbrd law linux linuxcookie literature love magic medicine "
+    "men-women miscellaneous news paradoxum people perl pets platitudes politics pratchett "
+    "riddles science songs-poems sports startrek tao translate-me wisdom work zippy".split()
+)
+_OVERSTRIKE = re.compile(r"[^\x08\n]\x08")  # "_\bx" (underlined x), "x\bx" (bold x), "e\b'"
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # all but tab and newline: BEL, stray \b
+_SEPARATOR = re.compile(r"^%\n", re.MULTILINE)
+
+
+def missing_fortunes(folder: Path) -> list[str]:
+    """The ``FORTUNE_FILES`` that ``folder`` lacks."""
+    return [f for f in FORTUNE_FILES if not (folder / f).is_file()]
+
+
+def read_fortunes(folder: Path) -> tuple[list[str], str]:
+    """Every fortune of ``FORTUNE_FILES`` in ``folder``, in file then file order, and the
+    SHA-256 (hex) of the bytes read.
+
+    Each fortune ends with one newline and holds no ``%`` separator line. Cleaned for a
+    character model: overstrikes (a character, backspace, another: old terminals' underline,
+    bold and accents) keep the last character; other control characters but tab and newline
+    (the bell) are dropped. Duplicates (same text up to case and whitespace; 121 in 1.99.1,
+    across files) are kept once, the first, so none can sit on both sides of a split.
+    """
+    h, fortunes, seen = hashlib.sha256(), [], set()
+    for name in FORTUNE_FILES:
+        path = folder / name
+        raw = path.read_bytes()
+        h.update(raw)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DataFormatError(f"{path}: not UTF-8 text ({e})") from e
+        while _OVERSTRIKE.search(text):  # "___\b\b\bfoo": one pair per pass
+            text = _OVERSTRIKE.sub("", text)
+        for fortune in _SEPARATOR.split(_CONTROL.sub("", text)):
+            key = " ".join(fortune.lower().split())
+            if key and key not in seen:
+                seen.add(key)
+                fortunes.append(fortune.rstrip("\n") + "\n")
+    return fortunes, h.hexdigest()

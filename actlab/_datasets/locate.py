@@ -1,6 +1,7 @@
 """Finding a dataset by name: the search order of ``actlab.data.load`` (files, prepared tfds
 datasets, Debian's package, a tfds download), split selection, and the messages that say
-where it looked and how to get the data. The search order is documented in ``actlab.data``.
+where it looked and how to get the data; text files (``text:PATH``) and the ``fortunes``
+corpus. The search order is documented in ``actlab.data``.
 """
 
 from __future__ import annotations
@@ -14,15 +15,19 @@ from typing import NamedTuple
 
 import numpy as np
 
+from actlab import sequences
 from actlab._datasets.files import (
     CIFAR10_DIR,
+    FORTUNE_FILES,
     IDX_STEMS,
     ChecksumError,
     DataFormatError,
     find_idx,
     known_idx,
     missing_cifar10,
+    missing_fortunes,
     read_cifar10,
+    read_fortunes,
     read_idx_pair,
     read_npz,
 )
@@ -32,10 +37,13 @@ from actlab.synthetic import BUILTIN
 # ------------------------------------------------------------------------------ load
 
 ENV_DIR = "ACTLAB_DATA_DIR"
-# Debian's dataset-fashion-mnist puts the four .gz files here (dpkg -L dataset-fashion-mnist)
+# Debian's dataset-fashion-mnist puts the four .gz files here (dpkg -L dataset-fashion-mnist),
+# its fortunes (and fortunes-min) the fortune files
 SYSTEM_DIRS: dict[str, tuple[Path, ...]] = {
     "fashion_mnist": (Path("/usr/share/datasets/fashion-mnist"),),
+    "fortunes": (Path("/usr/share/games/fortunes"),),
 }
+TEXT = "text:"  # load("text:PATH"): the characters of a file (actlab.sequences.text)
 TFDS_DEFAULT_DIR: str | None = None  # None: $TFDS_DATA_DIR or ~/tensorflow_datasets, as tfds
 
 
@@ -59,13 +67,17 @@ IMAGES = {
 class DatasetNotFound(FileNotFoundError):
     """No source had the dataset; ``looked`` lists every place tried, with what was there."""
 
-    def __init__(self, name: str, looked: list[str], in_tfds: bool = True):
+    def __init__(
+        self, name: str, looked: list[str], in_tfds: bool = True, *, message: str | None = None
+    ):
         self.name, self.looked = name, list(looked)
-        places = "\n".join(f"  - {line}" for line in looked)
-        super().__init__(
-            f"dataset {name!r} not found.{'' if in_tfds else _did_you_mean(name)} Looked in:\n"
-            f"{places}\n{_how_to_get(name, in_tfds)}"
-        )
+        if message is None:
+            places = "\n".join(f"  - {line}" for line in looked)
+            message = (
+                f"dataset {name!r} not found.{'' if in_tfds else _did_you_mean(name)} Looked "
+                f"in:\n{places}\n{_how_to_get(name, in_tfds)}"
+            )
+        super().__init__(message)
 
 
 class _Splits(NamedTuple):
@@ -91,12 +103,16 @@ def load(
     See the module docstring for the search order. ``split`` slices as tfds does: a train spec
     (``"train[:10%]"``) or a ``(train, test)`` pair (``("train[:50000]", "train[50000:]")``);
     ``name[a:b]`` with integers or percents, parts joined by ``+``. ``verify=False`` skips the
-    checksum check. Images: ``x: [n, H, W, C]`` uint8; labels ``[n]`` int32.
+    checksum check. Images: ``x: [n, H, W, C]`` uint8; labels ``[n]`` int32. ``text:PATH``
+    and ``fortunes``: token windows, ``x, y: [n, 64]`` int32 (``actlab.sequences``).
     """
-    if name in BUILTIN:
+    if name in BUILTIN or name in CORPORA or name.startswith(TEXT):
         if split is not None:
-            raise ValueError(f"split applies to file datasets; call data.{name}(...) instead")
-        return BUILTIN[name]()
+            call = "text(path, test_fraction=...)" if name.startswith(TEXT) else f"{name}(...)"
+            raise ValueError(f"split applies to image datasets; call data.{call} instead")
+        if name.startswith(TEXT):
+            return sequences.text(name[len(TEXT) :])
+        return CORPORA[name](data_dir=data_dir) if name in CORPORA else BUILTIN[name]()
     specs, looked = _split_specs(split), []
     dirs = _data_dirs(data_dir, looked)
     found = _first(_from_files(name, d, label, specs, verify, looked) for d, label in dirs)
@@ -412,6 +428,63 @@ def _download(name: str, dirs, specs, verify: bool, looked) -> _Splits | None:
     return _from_tfds(name, target, "download dir", specs, looked)[0]
 
 
+# ------------------------------------------------------------------------------ corpora
+
+FORTUNES_SEED = 0  # the fixed shuffle of the fortunes before the corpus is cut into regions
+
+
+def fortunes(context: int = 64, *, data_dir: str | os.PathLike | None = None) -> Dataset:
+    """Debian's ``fortunes`` (2.5 MB of English: quotes, jokes, poems, definitions, ...) as
+    ``context``-character windows, ``x, y: [n, context]`` int32 (``actlab.sequences``).
+
+    Searched in ``data_dir/fortunes/``, ``$ACTLAB_DATA_DIR/fortunes/`` (a folder holding the
+    ``FORTUNE_FILES``), then Debian's ``/usr/share/games/fortunes``. The fortunes of the 42
+    text files (all but ``ascii-art``, drawings), cleaned and deduplicated
+    (``files.read_fortunes``: 15 086 in 1.99.1), are shuffled as wholes by a fixed permutation
+    (``FORTUNES_SEED``), so both splits sample every file, and each is followed by its ``%``
+    line, kept as an end-of-fortune mark: 2 551 108 characters. Train = the fortunes before
+    the boundary nearest 90 % of the characters, test = those after, so no fortune is on
+    both sides. Vocabulary: ``sequences.PRINTABLE`` (tab, newline, printable ASCII), every
+    other character (47 in 1.99.1: é, ß, mojibake) ``<unk>``: ``num_classes`` 98.
+    """
+    looked: list[str] = []
+    folders = [(d / "fortunes", label) for d, label in _data_dirs(data_dir, looked)]
+    folders += [(d, "Debian's fortunes package") for d in SYSTEM_DIRS.get("fortunes", ())]
+    for folder, label in folders:
+        missing = missing_fortunes(folder)
+        if not missing:
+            break
+        looked.append(
+            f"{label} {folder}: "
+            + ("no such directory" if not folder.is_dir() else f"lacks {', '.join(missing)}")
+        )
+    else:
+        raise DatasetNotFound(
+            "fortunes",
+            looked,
+            message=f"dataset 'fortunes' not found ({'; '.join(looked)}); on Debian/Ubuntu: "
+            f"apt-get install fortunes (or copy its files into ${ENV_DIR}/fortunes/)",
+        )
+    found, sha = read_fortunes(folder)
+    docs = [found[i] + "%\n" for i in np.random.default_rng(FORTUNES_SEED).permutation(len(found))]
+    ends = np.cumsum([len(d) for d in docs])
+    k = int(np.argmin(np.abs(ends - (1 - sequences.TEST_FRACTION) * ends[-1]))) + 1
+    return sequences.from_texts(
+        "".join(docs[:k]),
+        "".join(docs[k:]),
+        context=context,
+        vocab=sequences.PRINTABLE,
+        name="fortunes",
+        source=f"Debian fortunes in {folder} ({len(FORTUNE_FILES)} files, sha256 {sha[:12]}): "
+        f"{len(docs)} distinct fortunes, shuffled (seed {FORTUNES_SEED}), each ending in a '%' "
+        f"line, {ends[-1]} characters; train = the first {k} fortunes, test = the last "
+        f"{len(docs) - k} ({(ends[-1] - ends[k - 1]) / ends[-1]:.1%} of the characters)",
+    )
+
+
+CORPORA = {"fortunes": fortunes}  # text corpora found on disk: name -> loader(data_dir=)
+
+
 # ------------------------------------------------------------------------------ finishing
 
 
@@ -481,7 +554,7 @@ def _how_to_get(name: str, in_tfds: bool) -> str:
 
 
 def _did_you_mean(name: str) -> str:
-    close = difflib.get_close_matches(name, [*BUILTIN, *IMAGES], n=3)
+    close = difflib.get_close_matches(name, [*BUILTIN, *IMAGES, *CORPORA], n=3)
     return (
         f" Unknown name; did you mean {' or '.join(map(repr, close))}?"
         if close
