@@ -20,6 +20,7 @@ _EXPORTS = {
     "Equinox": "adapters",
     "CNN": "models",
     "MLP": "models",
+    "Transformer": "models",
     "Init": "models",
     "Layout": "layout",
     "plan": "layout",

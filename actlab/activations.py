@@ -15,6 +15,15 @@ Conventions that other libraries leave implicit, pinned down here:
 * **prelu** has a learnable slope per unit, initialised at 0.25 (He et al. 2015).
 * **maxout** takes ``k * width`` pre-activations and returns ``width`` maxima over ``k`` linear
   pieces: a layer with maxout has ``k`` times the parameters (Goodfellow et al. 2013).
+* **reglu**, **geglu**, **swiglu** are the gated linear units of Shazeer (2020),
+  ``f(a) * b`` with ``f`` = ReLU, GELU (exact, as ``gelu``) and SiLU (Swish, beta = 1):
+  ``2 * width`` pre-activations in, ``width`` out. The layout is maxout's: unit ``u`` reads
+  the *interleaved* pair of columns ``2u`` (``a``, the gate's input: piece 0, the one a
+  pointwise activation in the same layer reads) and ``2u + 1`` (``b``, the linear piece),
+  not the halves ``[a, b]`` of the paper's ``xW`` and ``xV``. The two differ by a fixed
+  permutation of the layer's columns, which the (per-column i.i.d.) initialisations do not
+  see. Their derivative is unbounded (``d/db = f(a)``): ``max_grad`` is inf, so the census
+  measures its scale from the sample; its per-unit ``f'`` is ``d h / d a = f'(a) b``.
 
 Under ``vmap`` a traced activation index evaluates *every* branch and keeps one, so each
 function must give finite values and gradients for every finite input, including the branches
@@ -170,6 +179,29 @@ def maxout(x: Array, pieces: int = 2) -> Array:
     return best
 
 
+def _glu(gate: Callable[[Array], Array], x: Array) -> Array:
+    """[..., 2 * width] -> [..., width]: ``gate(a) * b`` per unit, ``a, b`` = columns 2u, 2u + 1."""
+    if x.shape[-1] % 2:
+        raise ValueError(f"a gated linear unit needs an even last axis, got shape {x.shape}")
+    z = x.reshape(*x.shape[:-1], x.shape[-1] // 2, 2)
+    return gate(z[..., 0]) * z[..., 1]
+
+
+def reglu(x: Array) -> Array:
+    """ReGLU, relu(a) * b (Shazeer 2020); [..., 2 * width] -> [..., width], pairs interleaved."""
+    return _glu(relu, x)
+
+
+def geglu(x: Array) -> Array:
+    """GEGLU, gelu(a) * b with the exact GELU; [..., 2 * width] -> [..., width], interleaved."""
+    return _glu(gelu, x)
+
+
+def swiglu(x: Array) -> Array:
+    """SwiGLU, silu(a) * b (Swish, beta = 1); [..., 2 * width] -> [..., width], interleaved."""
+    return _glu(silu, x)
+
+
 class Activation(NamedTuple):
     """A registry entry: the function and the properties a study reasons about."""
 
@@ -182,9 +214,15 @@ class Activation(NamedTuple):
     max_grad: float | None  # sup |f'| over the reals (inf: unbounded; None: not known)
     param_fn: Callable[[Array, Array], Array] | None = None  # f(x, learnable) for PReLU
     param_init: float = 0.0
-    pieces: int = 1  # maxout: linear pieces per unit; the layer is `pieces` times wider
-    elementwise: bool = True  # False: acts across units (softmax, maxout)
+    # pre-activations per unit (maxout: linear pieces; a GLU: gate and linear input): the
+    # layer before is `pieces` times wider and ``fn`` maps [..., width * pieces] -> [..., width]
+    pieces: int = 1
+    elementwise: bool = True  # False: acts across units (softmax) or pieces (maxout, GLUs)
     doc: str = ""
+    # the unit outputs one of its pieces (maxout): the census reads which one wins, and the
+    # derivative w.r.t. the winner is 1. False for a GLU, read on piece 0 (its gate) like an
+    # elementwise unit
+    selects: bool = False
 
     @property
     def has_params(self) -> bool:
@@ -247,6 +285,26 @@ _BUILTIN = (
         pieces=2,
         elementwise=False,
         doc="max of 2 linear pieces",
+        selects=True,
+    ),
+    *(
+        Activation(
+            name,
+            fn,
+            (-INF, INF),
+            True,  # E f(a) b = E f(a) E b = 0 for independent a, b ~ N(0, 1)
+            False,
+            "left",  # a -> -inf: f(a) and f'(a) b -> 0
+            INF,  # d/db = f(a) grows without bound
+            pieces=2,
+            elementwise=False,
+            doc=doc,
+        )
+        for name, fn, doc in (
+            ("reglu", reglu, "relu(a) * b (Shazeer 2020)"),
+            ("geglu", geglu, "gelu(a) * b, exact GELU (Shazeer 2020)"),
+            ("swiglu", swiglu, "silu(a) * b (Shazeer 2020)"),
+        )
     ),
     Activation(
         "softmax", softmax, (0.0, 1.0), False, False, "both", 0.25, elementwise=False, doc="output"
@@ -342,12 +400,16 @@ def pieces(acts: Sequence[str]) -> int:
 
 
 def _call(a: Activation, z: Array, slope: Array | None, k: int) -> Array:
-    """a applied to pre-activations ``z: [..., width * k]`` -> ``[..., width]``."""
-    if a.pieces > 1:  # only maxout has pieces, so the layer is exactly a.pieces wide per unit
-        return maxout(z, a.pieces)
-    if k > 1:
-        # a wider layer shared with maxout under a traced choice: use piece 0 of each unit
-        z = z.reshape(*z.shape[:-1], z.shape[-1] // k, k)[..., 0]
+    """a applied to pre-activations ``z: [..., width * k]`` -> ``[..., width]``.
+
+    ``k >= a.pieces``: a layer shared under a traced choice is as wide as its widest
+    activation needs; each activation reads the first ``a.pieces`` pieces of every unit
+    (a pointwise one piece 0)."""
+    if k > a.pieces:
+        z = z.reshape(*z.shape[:-1], z.shape[-1] // k, k)[..., : a.pieces]
+        z = z.reshape(*z.shape[:-2], -1) if a.pieces > 1 else z[..., 0]
+    if a.pieces > 1:  # shape-changing: fn maps [..., width * a.pieces] -> [..., width]
+        return a.fn(z)
     if a.has_params:
         return a.param_fn(z, slope if slope is not None else a.param_init)
     return a.fn(z)
@@ -385,6 +447,7 @@ def apply(
 
 
 def has_unit_derivative(name: str) -> bool:
-    """Whether f' per unit is meaningful (False for softmax, which couples the units)."""
+    """Whether f' per unit is meaningful (False for softmax, which couples the units; maxout
+    and the GLUs couple only a unit's own pieces)."""
     a = get(name)
     return a.elementwise or a.pieces > 1

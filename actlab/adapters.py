@@ -78,11 +78,13 @@ ACCEPTED = (
 
 def adapt(model, *, outputs: tuple[int, ...] | None, pieces: int) -> Adapter:
     """The ``Adapter`` of ``model`` for a study whose outputs per example have the shape
-    ``outputs`` (None: the model's own; a factory's ``outputs=`` gets their count) and whose
+    ``outputs`` (None: the model's own; a linen ``classes=None`` and a factory's ``outputs=``
+    get its last axis: ``[classes]``, or ``[T, classes]`` for a sequence) and whose
     activations need ``pieces`` pre-activations per unit."""
     import flax.linen as nn
 
-    outputs = None if outputs is None else int(np.prod(outputs))  # a model's last width
+    # a model's last width: a flat output's count, a sequence's classes per position
+    outputs = None if outputs is None else int(outputs[-1])
     if isinstance(model, nn.Module):
         return _linen(model, outputs)
     if isinstance(model, NNX):
@@ -197,8 +199,8 @@ def _build(factory: Callable, **available):
     if available.get("pieces", 1) > 1 and "pieces" not in kw:
         raise ContractError(
             f"{_name(factory)} does not take pieces=: the study's activations need the layer "
-            f"before each activation {available['pieces']} times as wide (maxout); give the "
-            "factory a pieces argument and use it, or leave maxout out"
+            f"before each activation {available['pieces']} times as wide (maxout, the GLUs); "
+            "give the factory a pieces argument and use it, or leave maxout and the GLUs out"
         )
     return factory(**kw)
 

@@ -1,7 +1,8 @@
 """The unit census: which units of each hidden layer are inactive, dead or saturated.
 
 A *hidden layer* is one call of the activation slot (``actlab.slot``); a *unit* is one of its
-outputs (a channel of a convolution: its statistics run over examples and positions). The
+outputs (a channel of a convolution, a feature of a Transformer's feed-forward layer: its
+statistics run over examples and positions, every leading axis of the slot's input). The
 census reads a stated sample of training examples chunk by chunk inside the compiled
 program (``tally`` per chunk, ``verdict`` at the end). With ``z`` the unit's
 pre-activation and ``h = f(z)``:
@@ -12,7 +13,8 @@ pre-activation and ``h = f(z)``:
   and sigmoid / tanh / softsign are below their midpoint (for those it says which side, not
   that the gradient is small: see ``dead`` and ``saturated``). Maxout: one and the same
   piece wins on every example (ties go to the first piece), so the unit is a fixed linear
-  map and its other pieces get no gradient.
+  map and its other pieces get no gradient. A GLU (``f(a) * b``): as an elementwise unit, on
+  its gate's input ``a`` (piece 0): ReGLU with ``a <= 0`` everywhere outputs 0.
 * **dead**: the output barely varies: ``std h <= dead_tol * M * std z`` over the sample
   (population std; ``dead_tol`` default 1e-3; for maxout ``std z`` is the largest std of
   its pieces). The scale is the unit's own input, so the test does not depend on how large
@@ -25,13 +27,14 @@ pre-activation and ``h = f(z)``:
 * **saturated**: ``|f'(z)| < saturation * M`` or ``f'(z) = 0`` on every example
   (``saturation`` default 0.01): the largest ``|f'|`` the unit saw is below that. A step
   unit is always saturated (its gradient is 0); leaky ReLU never (``|f'| >= 0.01``);
-  maxout never (its derivative w.r.t. its winning piece is 1).
+  maxout never (its derivative w.r.t. its winning piece is 1). A GLU's ``f'`` is
+  ``d h / d a = f'(a) b``.
 
 ``M`` is the activation's ``max_grad`` (the sup of ``|f'|``, from the registry). For an
-activation registered without one (``max_grad=None``: unknown, or unbounded as ReLU²'s),
-``M`` is measured from the sample: the largest ``|f'(z)|`` of any unit of the layer on any
-example of the census sample, so "dead" and "saturated" are relative to
-the layer's own gradients; ``scales`` warns once per such activation.
+activation registered without one (``max_grad=None``: unknown, or unbounded as ReLU²'s and
+the GLUs'), ``M`` is measured from the sample: the largest ``|f'(z)|`` of any unit of the
+layer on any example of the census sample, so "dead" and "saturated" are relative to the
+layer's own gradients; ``scales`` warns once per such activation.
 
 The three are NaN for activations where a per-unit census has no meaning
 (``activations.has_unit_derivative`` False: softmax) and for a layer where any captured value
@@ -63,7 +66,7 @@ class Scales(NamedTuple):
     sat: Array  # saturation * M (NaN: likewise)
     dead_tol: float
     saturation: float
-    multi: Array  # bool: maxout, a unit reads several pieces
+    multi: Array  # bool: maxout, a unit outputs the winner of its pieces
     meaningful: Array  # bool: a per-unit derivative means something
     pieces: int  # pre-activations per unit in the layer (the step's widest)
 
@@ -88,7 +91,7 @@ def scales(acts: Sequence[str], dead_tol: float, saturation: float) -> Scales:
         times(saturation),
         dead_tol,
         saturation,
-        jnp.array([a.pieces > 1 for a in entries]),
+        jnp.array([a.selects for a in entries]),
         jnp.array([activations.has_unit_derivative(a.name) for a in entries]),
         max(a.pieces for a in entries),
     )

@@ -4,7 +4,9 @@ A loss is a name or a function ``loss(outputs, targets) -> scalar`` (the mean ov
 Built in:
 
 * ``"softmax_ce"``: softmax cross-entropy with integer labels; outputs ``[batch, classes]``;
-  accuracy is the share of argmax hits.
+  accuracy is the share of argmax hits. Labels with more axes than one per example (a
+  sequence's next tokens ``[batch, T]``) take outputs ``[batch, T, classes]``: the loss and
+  the accuracy are the means over every example and position.
 * ``"bce"``, ``"bce_unclipped"``, ``"bce_clipped"``: binary cross-entropy of one logit per
   example, labels 0/1; outputs ``[batch, 1]``; accuracy is the share of ``(z > 0) == y``.
   ``bce_unclipped`` is the articles' ``-(y log p + (1-y) log(1-p))`` with ``p = sigmoid(z)``
@@ -102,12 +104,13 @@ def get(loss: str | Callable | Loss) -> Loss:
 
 
 def outputs_for(loss: Loss, data) -> tuple[int, ...] | None:
-    """The per-example output shape a built-in loss needs on ``data`` (``[classes]``, ``[1]``
-    for a binary loss, the targets' shape for ``mse``); None for a user loss (its own)."""
+    """The per-example output shape a built-in loss needs on ``data`` (``[classes]``, or
+    ``[T, classes]`` for labels ``[n, T]``; ``[1]`` for a binary loss; the targets' shape for
+    ``mse``); None for a user loss (its own)."""
     if loss.binary:
         return (1,)
     if loss.name == "softmax_ce":
-        return (int(data.num_classes),)
+        return (*(int(s) for s in data.y_train.shape[1:]), int(data.num_classes))
     if loss.name == "mse":
         shape = tuple(int(s) for s in data.y_train.shape[1:])
         return shape or (1,)

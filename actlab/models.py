@@ -1,10 +1,12 @@
-"""The built-in Flax models, ``MLP`` and ``CNN``: users of the model contract like any other.
+"""The built-in Flax models, ``MLP``, ``CNN`` and ``Transformer``: users of the model contract
+like any other.
 
 Each takes the activation slot ``act`` (``actlab.slot``) as the second argument of its
 forward pass and calls it where the activation goes; the layer before a call is
-``act.pieces`` times as wide (maxout). ``classes=None`` takes the data's output width. The
-layers with weights are named ``layer_0 ... layer_{L-1}`` from input to output, which is how
-the report names them. Initialisations (``Init``): PyTorch's default, Glorot, He, LeCun,
+``act.pieces`` times as wide (maxout, the GLUs). ``classes=None`` takes the data's output
+width. The MLP's and CNN's layers with weights are named ``layer_0 ... layer_{L-1}`` from
+input to output, which is how the report names them (the Transformer's by their role,
+``block_0/ffn_in``). Initialisations (``Init``): PyTorch's default, Glorot, He, LeCun,
 N(mu, sigma) for weights and biases.
 """
 
@@ -20,6 +22,7 @@ import jax.numpy as jnp
 
 CONV_IMPLS = ("xla", "shifts")
 CONTRACTIONS = ("auto", "dot", "unrolled")
+READOUTS = ("all", "last")  # Transformer: logits at every position, or at the last one
 UNROLL_MAX_FAN_IN = 16  # "auto": dense layers with at most this many inputs are unrolled
 WEIGHT_SCHEMES = ("pytorch", "glorot", "he", "lecun", "normal")
 BIAS_SCHEMES = ("pytorch", "zeros", "normal")
@@ -236,6 +239,135 @@ class CNN(nn.Module):
             x = act(dense(width * k, f"layer_{i}")(x))
             i += 1
         return dense(_width(self.classes), f"layer_{i}")(x)
+
+
+def ffn_width(d_ff: int, pieces: int) -> int:
+    """Units of a feed-forward layer ``W2 act(W1 x)`` whose activation reads ``pieces``
+    pre-activations per unit, at the parameters of a pointwise one with ``d_ff`` units:
+    ``round(2 * d_ff / (pieces + 1))`` (halves up).
+
+    ``W1`` is ``[width, units * pieces]`` and ``W2`` ``[units, width]``: ``(pieces + 1) *
+    width * units`` weights, ~ the ``2 * width * d_ff`` of the pointwise layer. For a GLU
+    (``pieces = 2``) it is ``d_ff * 2 / 3``, Shazeer (2020), "GLU Variants Improve
+    Transformer", which reduces d_ff by 2/3 "to keep the number of parameters and the amount
+    of computation constant"; maxout (2 pieces) gets the same. Pointwise: ``d_ff``.
+    """
+    if d_ff < 1 or pieces < 1:
+        raise ValueError(f"ffn_width needs d_ff >= 1 and pieces >= 1, got {d_ff}, {pieces}")
+    return max(1, math.floor(2 * d_ff / (pieces + 1) + 0.5))
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention: ``x: [batch, T, width] -> [batch, T, width]``.
+
+    ``q``, ``k`` and ``v`` projections (``[width, width]`` each, split into
+    ``heads`` heads of ``width // heads``), softmax(q k^T / sqrt(head width)) over the
+    positions at or before each query, and the ``out`` projection. The key projection has no
+    bias (as Whisper's): a softmax over keys is invariant to it, so its gradient is 0 up to
+    rounding, which Adam would scale up into steps of size lr. The scores take
+    ``[batch, heads, T, T]`` floats per model.
+    """
+
+    heads: int
+    init_scheme: Init = Init()
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        b, t, w = x.shape
+        hd = w // self.heads
+        dense = lambda name: _layer(self.init_scheme, w, w, name, "dot")
+        heads = lambda z: z.reshape(b, t, self.heads, hd)
+        key = nn.Dense(w, use_bias=False, kernel_init=_kernel_init(self.init_scheme), name="k")
+        q, k, v = heads(dense("q")(x)), heads(key(x)), heads(dense("v")(x))
+        scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(hd)
+        causal = jnp.tril(jnp.ones((t, t), bool))[None, None]  # key <= query
+        # a finite fill: no inf - inf; every query sees itself, so no row is all filled
+        scores = jnp.where(causal, scores, jnp.finfo(scores.dtype).min)
+        mixed = jnp.einsum("bhqk,bkhd->bqhd", jax.nn.softmax(scores, axis=-1), v)
+        return dense("out")(mixed.reshape(b, t, w))
+
+
+class Block(nn.Module):
+    """A pre-LayerNorm Transformer block: ``x + attn(LN(x))``, then ``x + ffn(LN(x))``.
+
+    The feed-forward layer is ``ffn_in`` (``[width, units * act.pieces]``), the activation
+    slot (called once: one hidden layer of the census), ``ffn_out`` (``[units, width]``),
+    with ``units = ffn_width(d_ff, act.pieces)``.
+    """
+
+    heads: int
+    d_ff: int
+    init_scheme: Init = Init()
+
+    @nn.compact
+    def __call__(self, x: jax.Array, act) -> jax.Array:
+        w = x.shape[-1]
+        norm = lambda name: nn.LayerNorm(epsilon=1e-5, name=name)  # PyTorch's epsilon
+        x = x + CausalSelfAttention(self.heads, self.init_scheme, name="attn")(norm("ln_attn")(x))
+        units = ffn_width(self.d_ff, act.pieces)
+        z = _layer(self.init_scheme, units * act.pieces, w, "ffn_in", "dot")(norm("ln_ffn")(x))
+        return x + _layer(self.init_scheme, w, units, "ffn_out", "dot")(act(z))
+
+
+class Transformer(nn.Module):
+    """A decoder-only Transformer: tokens ``x: [batch, T] -> logits: [batch, T, classes]``.
+
+    Logits at position ``t`` read tokens ``0 .. t`` only (causal), the next-token setting:
+    train it under ``"softmax_ce"`` on labels ``y: [n, T]`` (``y[:, t]`` the token after
+    ``x[:, t]``). ``x`` holds integer token ids in ``[0, vocab)``; float values (tokens
+    normalised to float32 with shift 0 and scale 1) are rounded to them.
+
+    A learned token embedding (``embed``, ``[vocab, width]``) plus a learned positional one
+    (``pos_embed``, ``[context, width]``), ``layers`` pre-LayerNorm ``Block``s
+    (``block_i``: causal multi-head attention and the feed-forward layer with the
+    activation slot), a final LayerNorm (``ln_final``) and an *untied* output projection
+    (``unembed``: its own ``[width, classes]`` weights and bias, not the embedding's
+    transpose). The feed-forward layer has ``ffn_width(d_ff, act.pieces)`` units, so a GLU's
+    layer has the parameters of a pointwise one (Shazeer 2020). Dense layers follow
+    ``init_scheme``; embeddings are N(0, ``embed_std``) (1: PyTorch's ``nn.Embedding``;
+    GPT-2 uses 0.02); LayerNorms start at scale 1, bias 0. No dropout.
+
+    ``classes``: the output vocabulary (None: the data's number of classes); ``vocab``: the
+    input vocabulary (None: ``classes``); ``context``: the longest ``T`` (None: the ``T``
+    the model is initialised on). ``readout="last"``: logits ``[batch, classes]`` at the last
+    position only, for one answer per sequence (labels ``y: [n]``).
+    """
+
+    classes: int | None = None  # None: the data's output width (its number of classes)
+    vocab: int | None = None  # None: classes
+    context: int | None = None  # None: the T of the initialising batch
+    width: int = 64
+    heads: int = 4
+    layers: int = 2
+    d_ff: int = 256
+    init_scheme: Init = Init()
+    embed_std: float = 1.0
+    readout: str = "all"  # "all": logits at every position; "last": at the last one only
+
+    @nn.compact
+    def __call__(self, x: jax.Array, act) -> jax.Array:
+        if x.ndim != 2:
+            raise ValueError(f"Transformer takes tokens [batch, T], got shape {tuple(x.shape)}")
+        if self.readout not in READOUTS:
+            raise ValueError(f"unknown readout {self.readout!r}; accepted: {', '.join(READOUTS)}")
+        if self.width % self.heads:
+            raise ValueError(f"width={self.width} must be a multiple of heads={self.heads}")
+        classes = _width(self.classes)
+        t = x.shape[1]
+        context = t if self.context is None else self.context
+        if t > context:
+            raise ValueError(f"sequences of {t} tokens are longer than context={context}")
+        tokens = (jnp.round(x) if jnp.issubdtype(x.dtype, jnp.floating) else x).astype(jnp.int32)
+        init = nn.initializers.normal(self.embed_std)
+        embed = nn.Embed(self.vocab or classes, self.width, embedding_init=init, name="embed")
+        pos = self.param("pos_embed", init, (context, self.width))
+        h = embed(tokens) + pos[None, :t]
+        for i in range(self.layers):
+            h = Block(self.heads, self.d_ff, self.init_scheme, name=f"block_{i}")(h, act)
+        if self.readout == "last":
+            h = h[:, -1]
+        h = nn.LayerNorm(epsilon=1e-5, name="ln_final")(h)
+        return _layer(self.init_scheme, classes, self.width, "unembed", "dot")(h)
 
 
 def _width(classes: int | None) -> int:

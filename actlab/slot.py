@@ -13,9 +13,11 @@ that one compiled call trains every activation x seed x lr of the same model::
 
 * ``act(z)`` maps pre-activations ``z: [..., width * act.pieces]`` to ``[..., width]``: the
   activation acts on the last axis. ``act.pieces`` is 1 unless the study has a
-  shape-changing activation (maxout: 2 linear pieces per unit), in which case the layer
-  before each call must be ``act.pieces`` times as wide. A model that ignores ``pieces``
-  works with every pointwise activation and is refused, before training, with maxout.
+  shape-changing activation (maxout: 2 linear pieces per unit; a GLU: its gate's input and
+  its linear input), in which case the layer before each call must be ``act.pieces`` times
+  as wide; piece ``p`` of unit ``u`` is column ``u * pieces + p``, and a pointwise
+  activation in such a layer reads piece 0. A model that ignores ``pieces`` works with every
+  pointwise activation and is refused, before training, with maxout or a GLU.
 * Parametric activations (PReLU's slope per unit) keep their parameters in the slot, one
   set per call, created from the call's width and trained with the model's parameters.
 * Every call is a *hidden layer* of the unit census (``actlab.census``): the slot records
@@ -125,13 +127,16 @@ class Slot:
 
 def _capture(acts, index, z: Array, h: Array, slope, width: int) -> Capture:
     pieces = z.reshape(*z.shape[:-1], width, -1)  # [..., width, pieces]
-    # an elementwise unit reads piece 0. Maxout's derivative w.r.t. its pieces is one-hot, 1
-    # on the winning piece: its slot is differentiated as the identity, which gives that 1
-    # without the max's JVP (a chooser reduce costing as much as the rest of the census on
-    # a CPU)
-    linear = tuple("none" if activations.get(a).pieces > 1 else a for a in acts)
-    z0 = pieces[..., 0]
+    # f' per unit is the derivative of h w.r.t. piece 0: an elementwise unit reads piece 0
+    # only, a GLU's piece 0 is its gate's input (d h / d a = f'(a) b). Maxout's derivative
+    # w.r.t. its pieces is one-hot, 1 on the winning piece: its slot is differentiated as the
+    # identity, which gives that 1 without the max's JVP (a chooser reduce costing as much as
+    # the rest of the census on a CPU)
+    linear = tuple("none" if activations.get(a).selects else a for a in acts)
+    k = activations.pieces(linear)  # the pieces the branches read: the first k of each unit
+    zk = pieces[..., :k].reshape(*z.shape[:-1], width * k)
     f = lambda u: activations.apply(linear, index, u, slope)
-    d = jax.jvp(f, (z0,), (jnp.ones_like(z0),))[1]
+    tangent = jnp.broadcast_to((jnp.arange(width * k) % k == 0).astype(z.dtype), zk.shape)
+    d = jax.jvp(f, (zk,), (tangent,))[1]
     meaningful = jnp.array([activations.has_unit_derivative(a) for a in acts])[index]
     return Capture(jnp.where(meaningful, d, jnp.nan), h, pieces)

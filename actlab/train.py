@@ -634,8 +634,11 @@ def _init_recorded(parts: Parts, x, slot: Slot) -> dict:
 
 
 def _check_pieces(parts: Parts, x, widths: list[int]) -> None:
-    """A model that ignores ``act.pieces`` would give maxout units half as wide: refused."""
-    if activations.pieces(parts.cfg.acts) == 1:
+    """A model that ignores ``act.pieces`` gives the slot the same pre-activations with and
+    without it (maxout units half as wide): refused. A model may change its unit count with
+    ``pieces`` (the Transformer keeps its parameters, ``models.ffn_width``)."""
+    k = activations.pieces(parts.cfg.acts)
+    if k == 1:
         return
     plain = parts._replace(
         cfg=parts.cfg._replace(acts=("none",)),
@@ -643,12 +646,13 @@ def _check_pieces(parts: Parts, x, widths: list[int]) -> None:
     )
     slot = Slot(("none",), 0)
     jax.eval_shape(lambda x: _init_recorded(plain, x, slot), x)
-    if slot.widths != widths:
+    same = [w * k == w1 for w, w1 in zip(widths, slot.widths)]
+    if len(slot.widths) != len(widths) or any(same):
         raise adapters.ContractError(
             f"the model's layers before the activation do not widen with act.pieces "
-            f"({', '.join(parts.cfg.acts)} need {activations.pieces(parts.cfg.acts)} "
-            f"pre-activations per unit: units {slot.widths} became {widths}); make each "
-            "layer before act(z) act.pieces times as wide, or leave maxout out"
+            f"({', '.join(parts.cfg.acts)} need {k} pre-activations per unit: units "
+            f"{slot.widths} became {widths}); make each layer before act(z) act.pieces times "
+            "as wide, or leave maxout and the GLUs out"
         )
 
 

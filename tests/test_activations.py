@@ -218,3 +218,61 @@ def test_register_a_custom_activation_in_one_call():
         A.unregister("square_relu")
     with pytest.raises(ValueError, match="unknown activation"):
         A.get("square_relu")
+
+
+# -- gated linear units: two pre-activations per unit, (a, b) interleaved -------------------------
+
+GATED = [a for a in A.REGISTRY.values() if a.pieces == 2 and not a.selects]
+GATED_IDS = [a.name for a in GATED]
+GATES = {  # numpy float64 f of f(a) * b (Shazeer 2020)
+    "reglu": lambda a: np.maximum(a, 0.0),
+    "geglu": lambda a: 0.5 * a * (1 + erf(a / math.sqrt(2))),
+    "swiglu": lambda a: a * expit(a),
+}
+
+
+def pairs(a, b):
+    """[..., 2 * units]: unit u's gate input a at column 2u, its linear input b at 2u + 1."""
+    a, b = np.broadcast_arrays(np.asarray(a, np.float32), np.asarray(b, np.float32))
+    return jnp.asarray(np.stack([a, b], -1).reshape(*a.shape[:-1], -1))
+
+
+def test_every_gated_unit_has_a_reference():
+    assert set(GATED_IDS) == set(GATES)
+
+
+@pytest.mark.parametrize("a", GATED, ids=GATED_IDS)
+@settings(max_examples=40, deadline=None)
+@given(
+    ab=hnp.arrays(np.float32, (2, 8), elements=st.floats(-30, 30, width=32, allow_subnormal=False))
+)
+def test_gated_matches_formula(a, ab):
+    want = GATES[a.name](ab[0].astype(float)) * ab[1].astype(float)
+    np.testing.assert_allclose(a.fn(pairs(ab[:1], ab[1:]))[0], want, rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("a", GATED, ids=GATED_IDS)
+def test_gated_finite_values_and_grads_for_extreme_inputs(a):
+    x = np.array([-1e4, -88.0, -20.0, 0.0, 20.0, 88.0, 1e4], np.float32)
+    z = pairs(*np.meshgrid(x, x))  # every (a, b) combination
+    assert jnp.isfinite(a.fn(z)).all()
+    assert jnp.isfinite(jax.grad(lambda z: a.fn(z).sum())(z)).all()
+
+
+@pytest.mark.parametrize("a", GATED, ids=GATED_IDS)
+def test_gated_properties(a):
+    grad = jax.grad(lambda z: a.fn(z).sum())
+    # saturating "left": both partials vanish as a -> -inf, d/db = f(a) grows as a -> inf
+    for side, b in ((-1e4, 1.0), (-1e4, -1.0)):
+        assert np.abs(grad(pairs([side], [b]))).max() < 1e-3
+    far = [np.abs(grad(pairs([g], [1.0]))).max() for g in (1e2, 1e3)]
+    assert a.saturating == "left" and a.max_grad == math.inf and far[1] > 5 * far[0]
+    # zero-centred on independent standard normal a, b (Gauss-Hermite in both)
+    z, w = np.polynomial.hermite_e.hermegauss(41)
+    h = np.asarray(a.fn(pairs(*np.meshgrid(z, z))))
+    mean = float(w @ h @ w) / (2 * np.pi)
+    assert (abs(mean) < 0.05) == a.zero_centred, mean
+    # not monotone: with b < 0, more gate gives less
+    more, less = a.fn(pairs([2.0, 1.0], [-1.0, -1.0]))
+    assert not a.monotone and more < less
+    assert a.out_range == (-math.inf, math.inf)

@@ -208,6 +208,29 @@ def test_traced_choice_in_a_layer_shared_with_maxout_reads_each_activations_piec
             np.testing.assert_array_equal(got, want[name], err_msg=name)
 
 
+# a GLU: unit u's gate input a is column 2u, its linear input b column 2u + 1; h = f(a) * b,
+# read as an elementwise unit on a, with f' = d h / d a = f'(a) b
+GLU_UNITS = (
+    (CROSS, CONST),  # h = f(x) / 2: as the gate alone, none of the three
+    (NEG, CONST),  # as the gate's NEG
+    (CONST, CROSS),  # a = 0.5: h = f(0.5) x varies, f' = f'(0.5) x: none
+    (FAR, CROSS),  # a in [-31, -29]: h and f' ~ 0 (swiglu: ~1e-12): all three
+)
+GLU_EXPECTED = {
+    "reglu": ((0, 0, 0), (1, 1, 1), (0, 0, 0), (1, 1, 1)),
+    "swiglu": ((0, 0, 0), (1, 0, 0), (0, 0, 0), (1, 1, 1)),  # NEG: silu' >= 0.05 there
+}
+
+
+@pytest.mark.parametrize("act", GLU_EXPECTED)
+def test_a_glu_unit_is_read_on_its_gate_in_a_layer_shared_with_relu(act):
+    acts = ("relu", act)  # a traced choice: ReLU reads piece 0, the gate's input
+    got = np.concatenate(census(acts, maxout_layer(GLU_UNITS), act=jnp.int32(1)))
+    np.testing.assert_array_equal(got, fractions(GLU_EXPECTED[act]))
+    relu = np.concatenate(census(acts, maxout_layer(GLU_UNITS), act=jnp.int32(0)))
+    np.testing.assert_array_equal(relu, fractions(EXPECTED["relu"]))
+
+
 def test_a_convolution_channel_is_counted_over_examples_and_positions():
     # 1x1 kernels of weight 1 and no pooling: z = x + b at every pixel of every example
     cnn = actlab.CNN(features=(2,), kernel=1, pool_window=1, pool_stride=1)
