@@ -103,10 +103,16 @@ EXPERIMENTS = {  # protocols.PROTOCOLS: name -> (summary, source, datasets)
         "article 004 (AlexNet fig. 1)",
         _FLAT[:4],
     ),
+    "transformer_ffn": (
+        "decoder-only Transformer, FFN relu/gelu/silu/relu2/reglu/geglu/swiglu, fortunes",
+        "Shazeer 2020, So et al. 2021",
+        ("fortunes", "text:PATH"),
+    ),
 }
 ACTIVATIONS = tuple(  # activations.names()
     "none step step_ste sigmoid tanh relu relu2 leaky_relu leaky_relu_0.2 prelu elu selu celu gelu "
-    "gelu_tanh silu mish softplus softsign hard_tanh hard_sigmoid relu6 maxout softmax".split()
+    "gelu_tanh silu mish softplus softsign hard_tanh hard_sigmoid relu6 maxout reglu geglu swiglu "
+    "softmax".split()
 )
 # data.BUILTIN, then data.IMAGES, then data.CORPORA
 DATASETS = (
@@ -477,7 +483,8 @@ def _build(args) -> tuple[str, str | None, object]:
         name, study = plugins.load_study(args.experiment, quick=args.quick)
         return name, None, _checked(plugins.overrides(study, args))
     proto = protocols.get(args.experiment)
-    if args.dataset is not None and args.dataset not in proto.datasets:
+    text = "text:PATH" in proto.datasets and str(args.dataset).startswith("text:")
+    if args.dataset is not None and args.dataset not in proto.datasets and not text:
         what = "does not fit" if args.dataset in datasets() else "does not know"
         raise ValueError(
             f"experiment {proto.name!r} {what} dataset {args.dataset!r}; "

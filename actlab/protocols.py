@@ -14,6 +14,10 @@ analysis, ``notebooks/NAME.ipynb`` tells its story):
   Leaky ReLU / PReLU / ELU / maxout / step do instead.
 * ``alexnet_relu_vs_tanh`` (article 004, AlexNet section 3.1): steps to 25 % training error.
 
+And today's question, with no single article behind it: ``transformer_ffn``, the
+feed-forward activation of a small decoder-only Transformer (ReLU, GELU, SiLU, ReLU², ReGLU,
+GEGLU, SwiGLU; Shazeer 2020, So et al. 2021), character-level on Debian's fortunes.
+
 Articles 000, 001, 003 and 004 used MNIST or CIFAR-10; offline we run the same protocol on
 Fashion-MNIST (Debian's ``dataset-fashion-mnist``) by default, and ``--dataset mnist`` or
 ``--dataset cifar10`` is one flag away where the data can be found.
@@ -29,7 +33,7 @@ import numpy as np
 import optax
 
 from actlab import data
-from actlab.models import CNN, MLP, Init
+from actlab.models import CNN, MLP, Init, Transformer
 from actlab.study import Study
 
 
@@ -318,6 +322,52 @@ def alexnet_relu_vs_tanh(o: Overrides) -> Study:
     )
 
 
+# ----------------------------------------------------------------------------- transformer FFN
+
+
+FFN_ACTS = ("relu", "gelu", "silu", "relu2", "reglu", "geglu", "swiglu")
+FFN_TEXT = ("fortunes", "text:PATH")  # text:PATH: any UTF-8 file's characters
+FFN = {"width": 32, "heads": 4, "layers": 2, "d_ff": 128, "context": 32}  # the CPU size
+FFN_LR = 3e-3  # Adam; the study selects each activation's own rate on validation
+FFN_THRESHOLD = "test_loss=2.5"  # nats per character: time to it, with censoring
+
+
+def _text(o: Overrides, context: int) -> data.Dataset:
+    """fortunes (default) or ``text:PATH`` in windows of ``context`` characters."""
+    name = o.dataset or "fortunes"
+    if name.startswith("text:"):
+        return data.text(name[len("text:") :], context=context)
+    if name != "fortunes":
+        raise ValueError(
+            f"this experiment does not fit dataset {name!r}; accepted: {', '.join(FFN_TEXT)}"
+        )
+    return data.fortunes(context=context)
+
+
+def transformer_ffn(o: Overrides) -> Study:
+    """Which feed-forward activation in a small decoder-only Transformer: pre-LayerNorm,
+    causal attention, learned positions, untied output (``models.Transformer``), next-token
+    cross-entropy per character on fortunes. Each GLU's layer has ``ffn_width(d_ff, 2)`` =
+    2/3 d_ff units, so every activation's model has the ReLU model's parameters (Shazeer
+    2020). Adam 3e-3 (``--lrs`` with ``--select val_loss`` gives each activation its own),
+    batch 32 windows of 32 characters, 1 000 steps (1 M characters, 0.45 of an epoch), 20
+    seeds: 2 layers of width 32 (about 32 000 parameters), sized for a 2-core CPU. On a GPU,
+    ``--seeds 1000`` is the flag; a wider model is ``FFN`` here."""
+    return Study(
+        name="transformer_ffn",
+        model=Transformer(**FFN),
+        activations=o.acts or FFN_ACTS,
+        data=_text(o, FFN["context"]),
+        **_optimizer(o, optax.adam, FFN_LR),
+        seeds=o.seeds or _quick(o, 2, 20),
+        batch_size=32,
+        evals=_quick(o, 2, 10),
+        train_eval_examples=_quick(o, 64, 500),
+        eval_examples=_quick(o, 128, 1000),
+        **_length(o, steps=_quick(o, 20, 1000)),
+    )
+
+
 SOLVED = "train_accuracy=1"  # XOR: all four points right
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -406,6 +456,14 @@ PROTOCOLS: dict[str, Protocol] = {
             alexnet_relu_vs_tanh,
             IMAGES,
             "train_error=0.25",
+        ),
+        Protocol(
+            "transformer_ffn",
+            "decoder-only Transformer, FFN relu/gelu/silu/relu2/reglu/geglu/swiglu, fortunes",
+            "Shazeer 2020, So et al. 2021",
+            transformer_ffn,
+            FFN_TEXT,
+            FFN_THRESHOLD,
         ),
     )
 }

@@ -161,9 +161,23 @@ def describe(result: Result) -> dict[str, Any]:
         "hold": list(s.hold),
         "mode": s.mode,
         "layout": None if result.layout is None else result.layout.describe(),
+        "parameters": parameters(result),
         # examples read at the evaluation points before the last, and at the last
         "eval_examples": eval_sizes(c, int(s.data.x_train.shape[0]), int(s.data.x_test.shape[0])),
     }
+
+
+def parameters(result: Result) -> dict[str, int]:
+    """Each activation's trained parameters per model (the model's and the activation's
+    own, e.g. PReLU's slopes): a GLU's or maxout's model differs from a pointwise one's."""
+    lead = result.study.seeds * (1 if result.study.lrs is None else len(result.study.lrs))
+    out = {}
+    for a, act in enumerate(result.activations):
+        grouped = result.study.mode == "grouped"
+        tree = result.states[a if grouped else 0].params
+        models = lead if grouped else lead * len(result.activations)
+        out[act] = sum(int(x.size) for x in jax.tree.leaves(tree)) // models
+    return out
 
 
 def _module(m) -> str:

@@ -443,7 +443,7 @@ def pct(x, digits: int = 2) -> str:
 def band(lo, hi, digits: int = 2, scale: float = 100.0) -> str:
     if lo is None or hi is None or math.isnan(_num(lo)) or math.isnan(_num(hi)):
         return "[n/a]"
-    f = lambda v: "∞" if math.isinf(v) else f"{scale * v:.{digits}f}"  # noqa: E731
+    f = lambda v: ("∞" if v > 0 else "-∞") if math.isinf(v) else f"{scale * v:.{digits}f}"  # noqa: E731
     return f"[{f(_num(lo))}, {f(_num(hi))}]"
 
 
@@ -464,14 +464,15 @@ def _run_line(a: dict) -> str:
     )
 
 
-def _diverged(s: Study) -> str:
-    """ "Diverged runs: none" or per activation, with the rule."""
+def _diverged(s: Study, scores: str = "chance") -> str:
+    """ "Diverged runs: none" or per activation, with the rule (what a diverged run
+    ``scores``)."""
     d = s.diverged().sum(axis=1)
     n = s.diverged().shape[1]
     hit = [f"{a} {k}/{n}" for a, k in zip(s.acts(), d) if k]
     return (
         f"Diverged runs: {', '.join(hit) if hit else 'none'} (every seed counts; a diverged "
-        "run scores chance)."
+        f"run scores {scores})."
     )
 
 
@@ -1405,12 +1406,167 @@ def alexnet(s: Study) -> tuple[list[str], list[Claim]]:
     return lines, claims
 
 
+# ----------------------------------------------------------------------------- transformer FFN
+
+
+SHAZEER = (("geglu", "relu"), ("geglu", "gelu"), ("swiglu", "relu"), ("swiglu", "gelu"))
+PRIMER = (("relu2", "gelu"), ("relu2", "relu"))
+NANOGPT_BAND = (-0.02, -0.01)  # "~1-2 % better": the relative loss difference claimed
+
+
+@testable
+def within(ci_low, ci_high, low: float, high: float, *, factor: float = ABOUT) -> Verdict:
+    """A claimed size "between ``low`` and ``high``" (both negative: a relative decrease):
+    agree when the CI lies inside the band widened by ``factor`` (``low * factor`` to
+    ``high / factor``), contradicted when it lies wholly outside that widened band,
+    inconclusive otherwise."""
+    lo, hi = _num(ci_low), _num(ci_high)
+    wide = (low * factor, high / factor)
+    what = f"CI {band(lo, hi, 2)} % against {100 * wide[0]:.1f} to {100 * wide[1]:.1f} %"
+    if math.isnan(lo) or math.isnan(hi):
+        return Verdict("inconclusive", "no finite CI")
+    if wide[0] <= lo and hi <= wide[1]:
+        return Verdict("agree", f"{what}: inside")
+    if hi < wide[0] or lo > wide[1]:
+        return Verdict("contradicted", f"{what}: outside")
+    return Verdict("inconclusive", f"{what}: overlaps its edge")
+
+
+def transformer(s: Study) -> tuple[list[str], list[Claim]]:
+    a, acts = s.a, s.acts()
+    summ = _summary(s, "test_loss")
+    loss = s.itt("test_loss")  # [acts, seeds]; a diverged run at +inf
+    pairs = stats.pairwise(loss, acts)  # every pair: Holm's family is all of them
+    fam = len(pairs)
+    times = s.matrix("steps_to_threshold")  # inf: never reached
+    bits = 1 / math.log(2)
+    lrs, fixed = a.get("act_lrs") or {}, "the protocol's"
+
+    def worse_minus_better(better: str, worse: str) -> dict:
+        r = pairs[
+            ((pairs.a == worse) & (pairs.b == better)) | ((pairs.a == better) & (pairs.b == worse))
+        ]
+        r = r.iloc[0]
+        sign = 1.0 if r["a"] == worse else -1.0
+        lo, hi = sorted((sign * r["estimate_ci_low"], sign * r["estimate_ci_high"]))
+        return {"estimate": sign * r["estimate"], "ci_low": lo, "ci_high": hi,
+                "p": float(r["p_holm"]), "p_raw": float(r["p"])}  # fmt: skip
+
+    lines = [
+        "| activation | parameters | FFN units | lr | final validation loss, nats/char "
+        "[95 % CI] | bits/char | seeds (diverged) | steps to "
+        f"{a['threshold']:g} nats: median (reached) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for i, name in enumerate(acts):
+        r = summ[name]
+        t = times[i]
+        reached = int(np.isfinite(t).sum())
+        lines.append(
+            f"| {name} | {a['parameters'][name]:,} | {a['ffn_units'][name]} | "
+            f"{lrs.get(name, fixed)} | {_loss(r)} | {bits * r['mean']:.3f} | "
+            f"{r['n']} ({r['n_diverged']}) | {_fmt(float(np.median(t)))} ({reached}/{t.size}) |"
+        )
+    scale = (
+        f"a {a['model']['layers']}-layer, width-{a['model']['width']} character model "
+        f"({a['parameters'][acts[0]]:,} parameters)"
+    )
+    claims = []
+    for source, pairs_ in (("Shazeer 2020", SHAZEER), ("So et al. 2021", PRIMER)):
+        for better, worse in pairs_:
+            if better not in acts or worse not in acts:
+                continue
+            d = worse_minus_better(better, worse)
+            v = directional(d["estimate"], d["ci_low"], d["ci_high"], d["p"], ci="HL CI")
+            claims.append(
+                Claim(
+                    f'"{better} reaches a lower loss than {worse}" ({source}, one run at scale)',
+                    f"{worse} - {better} "
+                    f"{_shift(d, scale=1.0, unit=' nats', digits=4)}; Holm p {d['p']:.2g}",
+                    v,
+                    f"{worse} - {better} {d['estimate']:+.4f} nats, Holm p {d['p']:.2g}",
+                )
+            )
+    if "relu2" in acts and "gelu" in acts:
+        rel = loss[acts.index("relu2")] / loss[acts.index("gelu")] - 1.0
+        r = stats.summarize(rel[None], ["relu2/gelu"]).iloc[0]
+        v = within(
+            r["ci_low"],
+            r["ci_high"],
+            *NANOGPT_BAND,
+            untested="the size of a gap in a 124M GPT on web text, which the scale decides",
+        )
+        claims.append(
+            Claim(
+                '"ReLU² is ~1-2 % better than GELU" (modded-nanogpt code comment)',
+                f"relu2 / gelu - 1: mean {100 * r['mean']:+.2f} % "
+                f"{band(r['ci_low'], r['ci_high'])} (t CI)",
+                v,
+                f"{100 * r['mean']:+.2f} % loss",
+            )
+        )
+    if "relu2" in acts and "swiglu" in acts:
+        i, j = acts.index("relu2"), acts.index("swiglu")
+        q = stats.threshold_ratio(times[i], times[j])
+        ratio = f"{q['ratio']:.2f} {band(q['ci_low'], q['ci_high'], 2, 1)}"
+        v = directional(
+            q["ratio"],
+            q["ci_low"],
+            q["ci_high"],
+            null=1.0,
+            ci="bootstrap CI",
+            untested="wall-clock time to loss 4.5 on a 151M model, which the scale decides",
+        )
+        claims.append(
+            Claim(
+                '"ReLU² reached loss 4.5 in 1:52, SwiGLU in 1:59" (one run, 151M parameters, '
+                '"needs to be verified")',
+                f"median steps to {a['threshold']:g} nats, swiglu / relu2: {ratio} (paired "
+                f"bootstrap; censored: relu2 {q['censored_a']}, swiglu {q['censored_b']})",
+                v,
+                f"swiglu / relu2 steps {q['ratio']:.2f}",
+            )
+        )
+    lines += [
+        "",
+        "| claim | measured [95 % CI] | verdict |",
+        "|---|---|---|",
+        *[c.row() for c in claims],
+        "",
+        "Every activation's model has the ReLU model's parameters within 1 %: a GLU's (and "
+        "maxout's) feed-forward layer has round(2 d_ff / (pieces + 1)) units (Shazeer's "
+        "d_ff x 2/3 for two pieces), `models.ffn_width`. Tests: paired Wilcoxon signed-rank "
+        "on the final validation loss (a diverged run at +inf loss: every seed counts), the "
+        f"CI the Hodges–Lehmann shift's inversion of that test; Holm over all {fam} pairs of "
+        f"the {len(acts)} activations. Scale: {scale}, {a['steps']} steps of 32 windows; the "
+        "sources ran models 10^3 to 10^4 times larger, so a directional verdict here says what "
+        f"holds at this size, and the sizes of their gaps are not tested. Optimizer: "
+        f"{a.get('optimizer')}"
+        + (", each activation at its own rate chosen on a validation split." if lrs else "."),
+    ]
+    order = sorted(acts, key=lambda k: summ[k]["mean"])
+    lines += [
+        "",
+        _diverged(s, "an infinite loss"),
+        "",
+        f"**Reading.** Over {a['seeds']} seeds, mean final validation loss, lowest first: "
+        + ", ".join(f"{k} {summ[k]['mean']:.3f}" for k in order)
+        + " nats per character.",
+    ]
+    return lines, claims
+
+
 STUDIES = (
     ("two_layer_mnist", "1. Article 000: sigmoid vs ReLU, 784-50-10, one epoch", two_layer),
     ("mlp_four_activations", "2. Article 001: none / sigmoid / tanh / ReLU", mlp_four),
     ("deep_xor", "3. Article 002: ten layers on XOR", None),
     ("activation_catalogue", "4. Article 003: catalogue and dead ReLUs", None),
     ("alexnet_relu_vs_tanh", "5. Article 004: AlexNet fig. 1, ReLU vs tanh", alexnet),
+    (
+        "transformer_ffn",
+        "6. Today's question: the transformer's feed-forward activation",
+        transformer,
+    ),
 )
 
 

@@ -22,8 +22,13 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
 CELL_TIMEOUT = 1800  # seconds: a hang, not a slow machine (quick mode takes about a minute)
 MAX_BYTES = 600_000  # committed notebook with outputs
-NEEDS_FASHION = ("two_layer_mnist", "mlp_four_activations", "activation_catalogue",
-                 "alexnet_relu_vs_tanh")  # fmt: skip
+NEEDS_FASHION = (
+    "two_layer_mnist",
+    "mlp_four_activations",
+    "activation_catalogue",
+    "alexnet_relu_vs_tanh",
+)
+NEEDS = {**dict.fromkeys(NEEDS_FASHION, "fashion_mnist"), "transformer_ffn": "fortunes"}
 MARK = "ACTLAB-CHECK "
 
 # Appended to each notebook under test: what the notebook trained and analysed, as JSON. It reads
@@ -68,6 +73,7 @@ def test_every_study_has_a_notebook():
         "deep_xor",
         "activation_catalogue",
         "alexnet_relu_vs_tanh",
+        "transformer_ffn",
     }
 
 
@@ -137,7 +143,7 @@ def check_numbers(name: str, got: dict) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(n, marks=pytest.mark.needs_data("fashion_mnist")) if n in NEEDS_FASHION else n
+    [pytest.param(n, marks=pytest.mark.needs_data(NEEDS[n])) if n in NEEDS else n
      for n in NAMES],
 )  # fmt: skip
 def test_notebook_runs_in_quick_mode(name, monkeypatch):

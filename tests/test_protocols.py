@@ -25,16 +25,19 @@ needs_fashion = pytest.mark.needs_data("fashion_mnist")
 
 
 BUILT_IN_DATA = {"xor", "deep_xor", "xor_glorot", "xor_he", "xor_clipped", "mnist1d"}
+TEXT = {"transformer_ffn"}  # Debian's fortunes
 
 
-def _needs(proto: P.Protocol) -> bool:
-    """Whether the protocol's default dataset is a file dataset (Fashion-MNIST)."""
-    return proto.name not in BUILT_IN_DATA
+def _needs(name: str):
+    """The mark for the file dataset a protocol's default needs (None: built in)."""
+    if name in BUILT_IN_DATA:
+        return None
+    return pytest.mark.needs_data("fortunes") if name in TEXT else needs_fashion
 
 
 def _params(names):
-    """``names`` as parameters, those needing Fashion-MNIST marked so."""
-    return [pytest.param(n, marks=needs_fashion) if _needs(P.get(n)) else n for n in names]
+    """``names`` as parameters, those needing a file dataset marked so."""
+    return [n if _needs(n) is None else pytest.param(n, marks=_needs(n)) for n in names]
 
 
 def test_every_reproduced_study_is_registered_and_the_old_names_stay():
@@ -68,7 +71,8 @@ def test_builds_a_study_whose_model_fits_its_data(name):
         x = d.x_train[:2]
         run = lambda p, x, parts=parts: forward(parts, p, x, 0)[0]
         logits = jax.eval_shape(run, parts.shape.params, x)
-        assert logits.shape == (2, 1 if cfg.loss != "softmax_ce" else d.num_classes)
+        classes = (*d.y_train.shape[1:], d.num_classes)  # a label per position: per position
+        assert logits.shape == (2, *((1,) if cfg.loss != "softmax_ce" else classes))
     # quick mode is the same protocol, smaller
     assert quick.model == full.model and quick.loss == full.loss
     assert quick.seeds * quick.num_steps < full.seeds * full.num_steps
@@ -168,13 +172,14 @@ def test_quick_variant_trains(name):
     assert (before != after).all()  # three steps moved every model
 
 
-OFFLINE = {"xor", "mnist1d", "teacher_student", "fashion_mnist"}  # mnist, cifar10: network
+OFFLINE = {"xor", "mnist1d", "teacher_student", "fashion_mnist", "fortunes"}  # not mnist, cifar10
+FILE_DATA = {"fashion_mnist": needs_fashion, "fortunes": pytest.mark.needs_data("fortunes")}
 
 
 @pytest.mark.parametrize(
     "name, dataset",
     [
-        pytest.param(n, d, marks=[needs_fashion] if d == "fashion_mnist" else [])
+        pytest.param(n, d, marks=[FILE_DATA[d]] if d in FILE_DATA else [])
         for n, proto in P.PROTOCOLS.items()
         for d in proto.datasets
         if d in OFFLINE

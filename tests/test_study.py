@@ -222,6 +222,8 @@ def test_maxout_doubles_the_hidden_parameters(grouped_all):
     # 6->8->6->3 MLP: maxout doubles both hidden layers' weights and biases, not the output
     hidden = (6 * 8 + 8) + (8 * 6 + 6)
     assert maxout - relu == hidden
+    # results.json's per-activation count (the report's configuration) is the same count
+    assert results.parameters(grouped_all) == {a: count(a) for a in ALL}
 
 
 @GROUPED
