@@ -295,7 +295,8 @@ def layers(params) -> list[Layer]:
     groups: dict[str, list[int]] = {}
     for i, (path, _) in enumerate(jax.tree_util.tree_flatten_with_path(params)[0]):
         keys = [_key(k) for k in path]
-        keys = [k for k in keys if k not in ("value",)]  # NNX: Param.value
+        if len(keys) > 1 and keys[-1] == "value":  # NNX: the leaf is Param.value
+            keys = keys[:-1]
         if keys and keys[0] == "params":  # linen's collection
             keys = keys[1:]
         groups.setdefault("/".join(keys[:-1]) or keys[-1], []).append(i)

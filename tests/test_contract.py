@@ -137,6 +137,16 @@ def test_a_user_models_layers_and_census_come_from_its_own_structure(trained):
     assert np.isfinite(r.final("test_accuracy")).all()
 
 
+def test_layers_are_the_modules_holding_the_leaves_even_one_named_value():
+    # NNX's leaves end in Param.value, which is not a module; a linen module may be "value"
+    linen = {"params": {"value": {"kernel": 0, "bias": 0}, "out": {"kernel": 0, "bias": 0}}}
+    groups = [(g.name, g.leaves) for g in adapters.layers(linen)]
+    assert groups == [("out", (0, 1)), ("value", (2, 3))]  # the tree's (sorted) order
+    adapter = adapters.adapt(MODELS["nnx"], outputs=(3,), pieces=1)
+    params = adapter.init(jax.random.key(0), DATA.x_train[:2], actlab.Slot(("relu",)))
+    assert sorted(g.name for g in adapters.layers(params)) == ["hidden", "out", "second"]
+
+
 # -- losses and targets -------------------------------------------------------------------------
 
 
