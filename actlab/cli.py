@@ -410,9 +410,10 @@ def run_options(run: argparse.ArgumentParser, *, threshold: bool = True) -> None
     )
     run.add_argument(
         "--select",
-        choices=SELECT_METRICS,
-        help="with --lrs: each activation at its own rate, the best by this metric (default: "
-        "none, every rate of --lrs is reported)",
+        metavar="METRIC",
+        help=f"with --lrs: each activation at its own rate, the best by this metric: "
+        f"{', '.join(SELECT_METRICS)}, or val_NAME / train_NAME of a metric of the study's "
+        "own with a goal (default: none, every rate of --lrs is reported)",
     )
     run.add_argument(
         "--validation",

@@ -41,9 +41,24 @@ VALIDATION = 0.1  # default share of the training split held out for a val_* met
 SELECTION_SEED = 104_729  # the selection seeds' base is the study's seed plus this
 
 
-def check_metric(metric: str) -> None:
-    if metric not in METRICS:
-        raise ValueError(f"unknown selection metric {metric!r}; accepted: {', '.join(METRICS)}")
+def rule_of(metric: str, goals: dict[str, str] | None = None) -> tuple[str, bool]:
+    """(the traced field ``metric`` reads, larger is better): a built-in one (``METRICS``),
+    or ``val_NAME`` / ``train_NAME`` for a metric of the study's own with a goal
+    (``Study(goals={NAME: "max" | "min"})``: a metric without one has no better side)."""
+    if metric in METRICS:
+        return METRICS[metric]
+    split, _, name = metric.partition("_")
+    if split in ("val", "train") and name in (goals or {}):
+        return f"{'test' if split == 'val' else 'train'}_{name}", goals[name] == "max"
+    own = [f"{s}_{n}" for n in (goals or {}) for s in ("val", "train")]
+    raise ValueError(
+        f"unknown selection metric {metric!r}; accepted: {', '.join([*METRICS, *own])}"
+        + ("" if own else " (or val_NAME / train_NAME of a metric of yours with a goal)")
+    )
+
+
+def check_metric(metric: str, goals: dict[str, str] | None = None) -> None:
+    rule_of(metric, goals)
 
 
 def holdout(d: Dataset, n: int | float = VALIDATION, seed: int = 0) -> Dataset:
@@ -88,7 +103,7 @@ def tuning_study(study, metric: str = "val_accuracy", *, validation=VALIDATION, 
     steps, ``seeds`` selection seeds (default: the study's count) from a base of their own,
     on ``holdout(study.data, validation)`` for a ``val_*`` metric, on the training split
     for a ``train_*`` one (the test split then stays in the study, unread by the rule)."""
-    check_metric(metric)
+    check_metric(metric, study.goals)
     if study.lrs is None:
         raise ValueError("selecting a learning rate needs a sweep: give lrs=(...) (--lrs)")
     if len(study.lrs) < 2:
@@ -123,6 +138,7 @@ class Selection(NamedTuple):
     seed: int
     validation: int  # examples held out (0: a train_* metric, selected on the training split)
     index: tuple[int, ...]
+    larger: bool = True  # larger is better (rule_of)
 
     @property
     def chosen(self) -> tuple[float, ...]:
@@ -130,7 +146,7 @@ class Selection(NamedTuple):
 
     @property
     def rule(self) -> str:
-        field, larger = METRICS[self.metric]
+        larger = self.larger
         where = (
             f"a validation split of {self.validation} training examples"
             if self.validation
@@ -184,6 +200,7 @@ class Selection(NamedTuple):
             "seed": self.seed,
             "validation": self.validation,
             "index": list(self.index),
+            "larger": self.larger,
         }
 
     @classmethod
@@ -191,7 +208,7 @@ class Selection(NamedTuple):
         def arr(rows, fill):
             return np.array([[fill if v is None else v for v in r] for r in rows], float)
 
-        larger = METRICS[doc["metric"]][1]
+        larger = doc["larger"] if "larger" in doc else METRICS[doc["metric"]][1]
         return cls(
             doc["metric"],
             tuple(doc["activations"]),
@@ -203,17 +220,17 @@ class Selection(NamedTuple):
             int(doc["seed"]),
             int(doc["validation"]),
             tuple(int(i) for i in doc["index"]),
+            bool(larger),
         )
 
 
 def choose(result, metric: str = "val_accuracy") -> Selection:
     """Each activation's rate from the selection run ``result`` (``[acts, lrs, seeds]``):
     the best mean final ``metric`` over its seeds, every seed counted."""
-    check_metric(metric)
     study = result.study
+    field, larger = rule_of(metric, study.goals)
     if study.lrs is None:
         raise ValueError("choose needs the result of a study that sweeps lrs (tuning_study)")
-    field, larger = METRICS[metric]
     final = np.asarray(result.final(field), dtype=float)  # a diverged run: its failure value
     with np.errstate(invalid="ignore", over="ignore"):  # the sd of an lr with infinite losses
         score, sd = final.mean(axis=-1), final.std(axis=-1, ddof=1 if final.shape[-1] > 1 else 0)
@@ -230,6 +247,7 @@ def choose(result, metric: str = "val_accuracy") -> Selection:
         int(study.seed),
         held,
         tuple(int(i) for i in index),
+        bool(larger),
     )
 
 

@@ -197,3 +197,22 @@ def test_actlab_run_select_trains_each_activation_at_its_chosen_rate(tmp_path):
     assert saved["config"]["act_lrs"] == doc["chosen"]
     rates = ", ".join(f"{a} {lr:g}" for a, lr in doc["chosen"].items())
     assert f"| act_lrs | {rates} |" in (out / "report.md").read_text()
+
+
+def test_a_metric_of_the_users_with_a_goal_can_be_selected_on():
+    goals = {"mae": "min", "r2": "max"}
+    assert selection.rule_of("val_mae", goals) == ("test_mae", False)
+    assert selection.rule_of("train_r2", goals) == ("train_r2", True)
+    assert selection.rule_of("val_loss", goals) == ("test_loss", False)
+    # a metric without a goal has no better side: refused, naming what is accepted
+    with pytest.raises(ValueError, match="'val_bias'; accepted: .*val_mae, train_mae, val_r2"):
+        selection.rule_of("val_bias", goals)
+    with pytest.raises(ValueError, match="or val_NAME / train_NAME of a metric of yours"):
+        selection.rule_of("val_mae")
+    # the direction travels with the choice (selection.json), for the report's rule
+    s = selection.Selection(
+        "val_mae", ("relu",), (1e-3, 1e-2), np.array([[0.5, 0.2]]), np.zeros((1, 2)),
+        np.zeros((1, 2), int), 2, 0, 10, (1,), larger=False,
+    )  # fmt: skip
+    back = selection.Selection.from_json(s.to_json())
+    assert back.larger is False and "lowest mean final val_mae" in back.rule
