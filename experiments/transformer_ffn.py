@@ -120,17 +120,23 @@ def seed_columns(result) -> dict[str, np.ndarray]:
 
 
 def figures(result, analysis) -> dict:
+    """The final test loss per seed, and each activation's test-loss curve minus the first
+    activation's on the same seed (paired: the seeds share data order and initial weights
+    where the shapes agree), where the curves themselves lie on top of one another."""
     acts = result.activations
+    curve = common.itt_curve(result, "test_loss")  # [acts, seeds, evals]
     return {
         "final_test_loss": plots.final_distribution(
-            result.final("test_loss"), acts, ylabel="final validation loss (nats/char)"
+            result.final("test_loss"), acts, ylabel="final test loss (nats/char)"
         ),
         "test_loss": plots.learning_curves(
-            result.steps,
-            common.itt_curve(result, "test_loss"),
+            result.steps, curve, acts, ylabel="test loss (nats/char)", logy=True
+        ),
+        "test_loss_vs_first": plots.learning_curves(
+            result.steps[1:],
+            (curve - curve[:1])[..., 1:],
             acts,
-            ylabel="validation loss (nats/char)",
-            logy=True,
+            ylabel=f"test loss - {acts[0]}'s on the same seed (nats/char)",
         ),
     }
 
