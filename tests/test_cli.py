@@ -483,7 +483,10 @@ ACCEPTED = ", ".join(P.PROTOCOLS)
         (["run", "xor", "--lrs", "0.1,x"], "learning rates: expected a positive number, got 'x'"),
         (["run", "xor", "--lrs", "0.1,0.1"], "learning rates must differ"),
         (["run", "xor", "--lr", "0.1", "--lrs", "0.1,0.2"], "not allowed with argument --lr"),
-        (["run", "xor", "--lrs", "0.1,0.2", "--select", "top"], "invalid choice: 'top'"),
+        (
+            ["run", "xor", "--lrs", "0.1,0.2", "--select", "top"],
+            "unknown selection metric 'top'; accepted: val_accuracy, val_loss",
+        ),
         (
             ["run", "xor", "--lrs", "0.01,0.1", "--select", "val_accuracy"],
             "validation must hold out between 1 and 3 of the 4 training examples",

@@ -118,7 +118,7 @@ def test_teacher_student_noise_changes_labels_not_inputs():
 
 
 def test_builtin_rejects_split():
-    with pytest.raises(ValueError, match="split applies to file datasets"):
+    with pytest.raises(ValueError, match="split applies to image datasets"):
         data.load("xor", split="train[:2]")
 
 
