@@ -57,6 +57,33 @@ def fmt(v, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
+def design_table(designs: dict, labels: dict[str, str], reference: str = "actlab") -> list[str]:
+    """The designs' rows, one per ``labels`` key (``designs[key]``: a child's JSON result):
+    model-steps/s, us/model-step, train and compile seconds, peak RSS, state bytes per
+    model, and ``reference``'s model-steps/s over the row's; a design without figures says
+    why it was skipped."""
+    width = max(map(len, labels.values())) + 2
+    head = (
+        f"{'design':<{width}}{'model-steps/s':>14}{'us/model-step':>14}{'train s':>9}"
+        f"{'compile s':>10}{'peak RSS MB':>12}{'state B/model':>14}{'x vs (a)':>9}"
+    )
+    rows = [head, "-" * len(head)]
+    a = designs[reference].get("model_steps_per_s")
+    for key, label in labels.items():
+        d = designs[key]
+        if "model_steps_per_s" not in d:
+            reason = d.get("skipped") or d.get("error") or "not run"
+            rows.append(f"{label:<{width}}  skipped: {reason}")
+            continue
+        r = d["model_steps_per_s"]
+        rows.append(
+            f"{label:<{width}}{r:>14.4g}{d['us_per_model_step']:>14.3f}{d['train_s']:>9.2f}"
+            f"{d['compile_s']:>10.1f}{d['peak_rss_mb']:>12.0f}{d['state_bytes_per_model']:>14.0f}"
+            f"{fmt(a / r if a else None, '.2f'):>9}"
+        )
+    return rows
+
+
 def machine_info(skip_torch: bool) -> tuple[bool, str, dict]:
     """(whether torch is importable, its version or why not, the versions and CPU a run is
     measured on)."""

@@ -65,7 +65,7 @@ import json
 import os
 import time
 
-from _shared import fmt, machine_info, max_rss_mb, run_child  # noqa: E402
+from _shared import design_table, fmt, machine_info, max_rss_mb, run_child  # noqa: E402
 
 PROTOCOL = "transformer_ffn"
 DEFAULT_ACTS = "relu,gelu,swiglu"  # one of each kind: piecewise linear, smooth, a GLU
@@ -510,26 +510,13 @@ DESIGNS = {
 
 
 def table(res: dict) -> str:
-    head = (
-        f"{'design':<27}{'model-steps/s':>14}{'us/model-step':>14}{'train s':>9}"
-        f"{'compile s':>10}{'peak RSS MB':>12}{'state B/model':>14}{'x vs (a)':>9}"
-    )
-    rows = [head, "-" * len(head)]
-    a = res["designs"]["actlab"].get("model_steps_per_s")
-    for key, label in DESIGNS.items():
-        d = res["designs"][key]
-        if "threads" in d:
-            label = f"{label}, {d['threads']} thr"
-        if "model_steps_per_s" not in d:
-            reason = d.get("skipped") or d.get("error") or "not run"
-            rows.append(f"{label:<27}  skipped: {reason}")
-            continue
-        r = d["model_steps_per_s"]
-        rows.append(
-            f"{label:<27}{r:>14.4g}{d['us_per_model_step']:>14.1f}{d['train_s']:>9.2f}"
-            f"{d['compile_s']:>10.1f}{d['peak_rss_mb']:>12.0f}{d['state_bytes_per_model']:>14.0f}"
-            f"{fmt(a / r if a else None, '.2f'):>9}"
-        )
+    labels = {
+        key: f"{label}, {res['designs'][key]['threads']} thr"
+        if "threads" in res["designs"][key]
+        else label
+        for key, label in DESIGNS.items()
+    }
+    rows = design_table(res["designs"], labels)
     return "\n".join(rows)
 
 

@@ -44,7 +44,7 @@ import json
 import os
 import time
 
-from _shared import fmt, machine_info, max_rss_mb, run_child  # noqa: E402
+from _shared import design_table, fmt, machine_info, max_rss_mb, run_child  # noqa: E402
 
 DEFAULT_ACTS = "sigmoid,tanh,relu,leaky_relu_0.2,leaky_relu"
 WIDTH, DEPTH = 5, 9  # hidden layers of width 5: 10 dense layers in all
@@ -301,30 +301,13 @@ def layout_name(d: dict) -> str:
 
 
 def table(res: dict) -> str:
-    head = (
-        f"{'design':<26}{'model-steps/s':>14}{'us/model-step':>14}{'train s':>9}"
-        f"{'compile s':>10}{'peak RSS MB':>12}{'state B/model':>14}{'x vs (a)':>9}"
-    )
-    rows = [head, "-" * len(head)]
-    a = res["designs"]["actlab"].get("model_steps_per_s")
     threads = res["designs"]["torch_baddbmm"].get("threads", "?")
-    names = {
+    labels = {
         "actlab": "(a) actlab, current",
         "actlab_before": "(a') actlab, before",
         "torch_baddbmm": f"(b) torch baddbmm, {threads} thr",
     }
-    for key, label in names.items():
-        d = res["designs"][key]
-        if "model_steps_per_s" not in d:
-            reason = d.get("skipped") or d.get("error") or "not run"
-            rows.append(f"{label:<26}  skipped: {reason}")
-            continue
-        r = d["model_steps_per_s"]
-        rows.append(
-            f"{label:<26}{r:>14.3g}{d['us_per_model_step']:>14.3f}{d['train_s']:>9.2f}"
-            f"{d['compile_s']:>10.1f}{d['peak_rss_mb']:>12.0f}{d['state_bytes_per_model']:>14.0f}"
-            f"{fmt(a / r if a else None, '.2f'):>9}"
-        )
+    rows = design_table(res["designs"], labels)
     for key, label in (("actlab", "(a)"), ("actlab_before", "(a')")):
         if "model_steps_per_s" in res["designs"][key]:
             rows.append(f"{label} layout: {layout_name(res['designs'][key])}")
