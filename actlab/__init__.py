@@ -13,6 +13,7 @@ _EXPORTS = {
     "runner": None,
     "selection": None,
     "stats": None,
+    "warmstart": None,
     "REGISTRY": "activations",
     "Activation": "activations",
     "register": "activations",

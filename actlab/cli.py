@@ -545,6 +545,7 @@ def _run(args, command: list[str]) -> int:
             report=True,
             tidy=args.tidy,
             tensorboard=args.tensorboard,
+            programs=args.experiment in EXPERIMENTS,  # a built-in protocol: actlab's code
         )
     except (ValueError, FileNotFoundError) as e:  # the folder, a checkpoint or the study
         raise UsageError(str(e)) from None

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from actlab import distributed
+from actlab import distributed, warmstart
 from actlab.train import Train, make_train, seed_keys
 
 P = jax.sharding.PartitionSpec
@@ -44,28 +44,39 @@ COMPILED_KEPT = 16  # programs kept in memory for reuse (the persistent cache ke
 COMPILER_OPTIONS = {"xla_disable_hlo_passes": "simplify-while-loops"}
 
 
-def compile_once(fn, *args):
-    """``fn.lower(*args).compile()``, reused while this process holds the same program.
+def compile_once(fn, *args, static: tuple = (), store: warmstart.Store | None = None):
+    """``fn.lower(*args, *static).compile()`` (``static``: ``fn``'s static arguments, last),
+    reused while this process holds the same program; the compiled function takes ``args``.
 
     A re-run of a study in the same process (a notebook cell run again, a sweep over studies
     that share a shape) builds new ``jit`` objects, which JAX's own cache does not recognise;
     the lowered program's text does. Lowering is cheap next to XLA's compile (seconds to
     minutes for a study on a CPU). The persistent cache (``runtime.use_compilation_cache``)
-    serves new processes.
+    serves new processes; with a ``store`` (``actlab.warmstart``) they skip tracing too.
     """
-    lowered = fn.lower(*args)
+    if store is not None:
+        key = warmstart.program_key(store, args, static)
+        if key not in _COMPILED:
+            _COMPILED[key] = warmstart.compile_stored(store, fn, args, static, COMPILER_OPTIONS)[0]
+        return _kept(key)
+    lowered = fn.lower(*args, *static)
     # jit drops unused arguments from the program's text, so the text alone would serve a
     # program compiled for other argument shapes (an unused lr of another shape)
     avals = [(np.shape(a), str(getattr(a, "dtype", type(a)))) for a in jax.tree.leaves(args)]
     key = hashlib.sha256(f"{lowered.as_text()}{jax.tree.structure(args)}{avals}".encode())
     key = key.hexdigest()
-    if key in _COMPILED:
-        _COMPILED.move_to_end(key)
-        return _COMPILED[key]
-    compiled = _COMPILED[key] = lowered.compile(COMPILER_OPTIONS)
+    if key not in _COMPILED:
+        _COMPILED[key] = lowered.compile(COMPILER_OPTIONS)
+    return _kept(key)
+
+
+def _kept(key):
+    """``_COMPILED[key]``, now the most recently used; the least recently used beyond
+    ``COMPILED_KEPT`` are let go."""
+    _COMPILED.move_to_end(key)
     while len(_COMPILED) > COMPILED_KEPT:
         _COMPILED.popitem(last=False)
-    return compiled
+    return _COMPILED[key]
 
 
 def peak_bytes(compiled) -> int | None:
@@ -104,12 +115,15 @@ class Program(NamedTuple):
     seed slot of a chunk; one per group, so a group's arithmetic cannot depend on the other
     groups of the study (it did when all were one program: ``tests/test_invariance.py``).
 
-    ``init(keys, swept, arrays) -> (states, trace)``: ``states`` one ``TrainState`` per
-    member activation (grouped mode; switch mode: one for all), ``trace`` the step-0
-    record ``[members, lrs?, seeds]``.
-    ``advance(states, swept, arrays, t0, intervals) -> (states, traces)``: ``intervals``
-    (static) evaluation intervals from step ``t0``, traces ``[members, lrs?, seeds,
-    intervals]``. ``place(keys, arrays)``: the inputs put where the program expects them.
+    ``init(keys, swept, arrays) -> states``: one ``TrainState`` per member activation
+    (grouped mode; switch mode: one for all), nothing recorded.
+    ``advance(states, swept, arrays, t0, look, until, intervals) -> (states, traces)``:
+    ``intervals`` (static) evaluation records from step ``t0``, traces ``[members, lrs?,
+    seeds, intervals]``, intervals from ``until`` on left blank (``train.advance``); ``look``
+    (a bool array) makes the first the record of the states as they are: the step-0 record
+    is ``advance(init(...), ..., 0, True, 0, k)``, the program of every later chunk of ``k``
+    intervals (one program per study, not two).
+    ``place(keys, arrays)``: the inputs put where the program expects them.
     ``members``: the study's activations it trains, in order.
     """
 
@@ -214,40 +228,39 @@ def _group(train_of: Callable[[tuple], Train], members, layout) -> Program:
         return [jax.tree.map(lambda a, j=j: a[j], states) for j in range(len(members))], trace
 
     def init(keys, swept, arrays):
-        f = over_models(train_of(arrays).init, 0, state_in=False, **models)
-        return each(lambda _, a, lr: f(keys, a, lr), swept)
+        f = over_models(train_of(arrays).create, 0, state_in=False, **models)
+        return each(lambda _, a, lr: (f(keys, a, lr), None), swept)[0]
 
-    def advance(states, swept, arrays, t0, intervals):
+    def advance(states, swept, arrays, t0, look, until, intervals):
         t = train_of(arrays)
-        step = lambda s, a, lr, t0: t.advance(s, a, lr, t0, intervals)
-        f = over_models(step, 1, state_in=True, **models)
-        return each(lambda s, a, lr: f(s, a, lr, t0), swept, states)
+        step = lambda s, a, lr, *when: t.advance(s, a, lr, when[0], intervals, *when[1:])
+        f = over_models(step, 3, state_in=True, **models)
+        return each(lambda s, a, lr: f(s, a, lr, t0, look, until), swept, states)
 
     mesh = mesh_for(layout.devices)
     if mesh is None:
         place = lambda *a: a
-        return Program(jax.jit(init), jax.jit(advance, static_argnums=4), place, tuple(members))
+        return Program(jax.jit(init), jax.jit(advance, static_argnums=6), place, tuple(members))
 
     # each device trains its own seeds: an explicit per-device program, no communication
     state_spec = P(*[None] * (int(switch) + int(layout.lr_axis)), "seeds")
     trace_spec = P(*[None] * (1 + int(layout.lr_axis)), "seeds")
 
-    def smap(f, ins):
-        return jax.shard_map(
-            f, mesh=mesh, in_specs=ins, out_specs=(state_spec, trace_spec), check_vma=False
-        )
+    def smap(f, ins, outs=(state_spec, trace_spec)):
+        return jax.shard_map(f, mesh=mesh, in_specs=ins, out_specs=outs, check_vma=False)
 
-    def advance_sharded(states, swept, arrays, t0, intervals):
-        body = lambda s, sw, a, t: advance(s, sw, a, t, intervals)
-        return smap(body, (state_spec, P(), P(), P()))(states, swept, arrays, t0)
+    def advance_sharded(states, swept, arrays, t0, look, until, intervals):
+        body = lambda s, sw, a, *when: advance(s, sw, a, *when, intervals)
+        ins = (state_spec, P(), P(), P(), P(), P())
+        return smap(body, ins)(states, swept, arrays, t0, look, until)
 
     def place(keys, arrays) -> tuple[Any, Any]:
         seeds, shared = (jax.sharding.NamedSharding(mesh, p) for p in (P("seeds"), P()))
         on = lambda tree, sharding: jax.tree.map(lambda _: sharding, tree)
         return distributed.put(keys, on(keys, seeds)), distributed.put(arrays, on(arrays, shared))
 
-    init_sharded = jax.jit(smap(init, (P("seeds"), P(), P())))
-    advance_jit = jax.jit(advance_sharded, static_argnums=4)
+    init_sharded = jax.jit(smap(init, (P("seeds"), P(), P()), state_spec))
+    advance_jit = jax.jit(advance_sharded, static_argnums=6)
     return Program(init_sharded, advance_jit, place, tuple(members))
 
 
@@ -292,6 +305,7 @@ def probe(study, layout) -> list[jax.stages.Lowered]:
     for program in assemble(study, layout):
         k, arrays = program.place(pad(keys, 0, layout.slots), data_arrays(study.data))
         sweep = swept(study, program)
-        states, _ = program.init.eval_shape(k, sweep, arrays)
-        out.append(program.advance.lower(states, sweep, arrays, jnp.int32(0), 1))
+        states = program.init.eval_shape(k, sweep, arrays)
+        when = (jnp.int32(0), jnp.bool_(False), jnp.int32(study.config().steps))
+        out.append(program.advance.lower(states, sweep, arrays, *when, 1))
     return out

@@ -25,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from actlab import checkpoint, distributed, results, selection
+from actlab import checkpoint, distributed, results, selection, warmstart
 from actlab import tensorboard as tb
 from actlab.record import Threshold
 
@@ -104,6 +104,7 @@ def execute(
     report: bool = True,
     tidy: str = "auto",
     tensorboard: bool = False,
+    programs: bool = False,
 ):
     """Train ``study`` into the run folder ``out`` in about ``chunks`` compiled calls (one
     compilation) and return its ``Result``; ``name`` is the experiment's name in the files.
@@ -123,6 +124,9 @@ def execute(
     Ctrl-C, once what was done is saved; ``ReportInterrupted`` or ``ReportFailed`` while the
     report is written. ``diverged_as`` is the rule of ``results.json``'s ``summary`` and the
     report's (``actlab.outcome``; default: every seed counts). Only process 0 writes.
+    ``programs=True`` keeps the compiled programs' traced form between processes where the
+    study is all actlab's code (``actlab.warmstart``: a built-in protocol), so that the next
+    run of it skips tracing.
     """
     from tqdm.auto import tqdm
 
@@ -130,17 +134,19 @@ def execute(
     check_out(out)
     fp = checkpoint.fingerprint(study, experiment=name)
     meta = _checkpoint_to_resume(out, fp, resume=resume, or_start=or_start)
+    cfg = study.config()
+    intervals = -(-cfg.steps // cfg.eval_every)
+    # a resumed run keeps its chunk: the same compiled program
+    per_chunk = max(1, -(-intervals // chunks)) if meta is None else int(meta["chunk"])
+    store = warmstart.for_study(study, fp) if programs else None
     try:
-        run = study.start()
+        run = study.start(store=store, chunk=per_chunk)
     except KeyboardInterrupt:
-        raise Interrupted(0, study.config().steps, saved=False) from None
+        raise Interrupted(0, cfg.steps, saved=False) from None
     if meta is not None:
-        meta = checkpoint.restore(run, out, fp)
-        per_chunk = int(meta["chunk"])
-    else:
-        per_chunk = max(1, -(-run.num_intervals // chunks))
-        if distributed.is_main():  # the events of the run this one replaces
-            tb.clear(out / tb.DIR)
+        checkpoint.restore(run, out, fp)
+    elif distributed.is_main():  # the events of the run this one replaces
+        tb.clear(out / tb.DIR)
 
     saved_kw = {"threshold": threshold, "command": command, "diverged_as": diverged_as}
 

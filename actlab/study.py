@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from actlab import activations, distributed, execution, losses, outcome
+from actlab import activations, distributed, execution, losses, outcome, warmstart
 from actlab import layout as layouts
 from actlab.data import Dataset
 from actlab.slot import Slot
@@ -205,10 +205,18 @@ class Study:
     def replace(self, **changes) -> Study:
         return dataclasses.replace(self, **changes)
 
-    def start(self, layout: layouts.Layout | None = None) -> Run:
-        """Initialise every model (compiled once) and return a ``Run`` to advance in chunks;
-        ``layout`` default: ``actlab.plan(self)``."""
-        return Run(self, layout)
+    def start(
+        self,
+        layout: layouts.Layout | None = None,
+        store: warmstart.Store | None = None,
+        chunk: int | None = None,
+    ) -> Run:
+        """Initialise every model and return a ``Run`` to advance in chunks; ``layout``
+        default: ``actlab.plan(self)``; ``store``: where its programs are kept between
+        processes (``actlab.warmstart``; default: traced in each); ``chunk``: the intervals
+        each ``advance`` will run (default: all), whose program also records step 0, so
+        that advancing by ``chunk`` compiles nothing more (another size compiles its own)."""
+        return Run(self, layout, store, chunk)
 
     def run(self, chunk: int | None = None, callback: Callable[[Run], Any] | None = None):
         """Train every model to the end and return the ``Result``.
@@ -217,7 +225,7 @@ class Study:
         intervals per call (one compilation serves all chunks) and calls ``callback(run)``
         after each, for progress bars and saving partial results.
         """
-        r = self.start()
+        r = self.start(chunk=chunk)
         while not r.done:
             r.advance(chunk)
             if callback is not None:
@@ -250,13 +258,26 @@ class Run:
     compiled program.
     """
 
-    def __init__(self, study: Study, layout: layouts.Layout | None = None):
+    def __init__(
+        self,
+        study: Study,
+        layout: layouts.Layout | None = None,
+        store: warmstart.Store | None = None,
+        chunk: int | None = None,
+    ):
         self.study = study
         self.cfg = study.config()
         self.num_intervals = -(-self.cfg.steps // self.cfg.eval_every)
+        # the step-0 record runs in the program of the chunks to come (one program, not two)
+        self._first = self.num_intervals if chunk is None else int(chunk)
+        if self._first < 1:
+            raise ValueError(f"chunk must be >= 1 intervals, got {chunk!r}")
         self.axis = 2 + (study.lrs is not None)  # where the evals axis goes in a trace
         self.layout = layouts.plan(study) if layout is None else layout
         self.ranges, self.slots = self.layout.ranges, self.layout.slots
+        # the layout decides the programs as much as the study does (its memory reading
+        # does only through the chunks it chose, which are fields of their own)
+        self.store = warmstart.narrowed(store, repr(self.layout._replace(memory=None)))
         self.programs = execution.assemble(study, self.layout)
         self._swept = [execution.swept(study, p) for p in self.programs]
         # the seeds axis of a group's states: after the activation (switch) and lr axes
@@ -268,16 +289,19 @@ class Run:
         for a, b in self.ranges:
             keys = execution.pad(seed_keys(b - a, study.seed, study.hold, first=a), 0, self.slots)
             outs = []
-            for program, swept in zip(self.programs, self._swept):
+            for g, (program, swept) in enumerate(zip(self.programs, self._swept)):
                 k, self._arrays = program.place(keys, arrays)
-                init = self._timed_compile(program.init, k, swept, self._arrays)
-                outs.append(self._timed_run(init, k, swept, self._arrays))
+                role = ("init", g)
+                init = self._timed_compile(program.init, k, swept, self._arrays, role=role)
+                states = self._timed_run(init, k, swept, self._arrays)
+                # the step-0 record: advance's look, in the program of the run's chunks
+                outs.append(self._advance_group(g, states, 0, True, self._first))
             states, first = self._gather(outs)
             self._placement = jax.tree.map(lambda x: x.sharding, states)
             parts.append((self._park(states, a, b), self._real_trace(first, b - a)))
         self.states = _join([p[0] for p in parts], self._state_seeds)
         first = _join([p[1] for p in parts], self.axis - 1)
-        self.traces = [jax.tree.map(lambda a: np.expand_dims(np.asarray(a), self.axis), first)]
+        self.traces = [jax.tree.map(lambda a: np.asarray(a).take([0], self.axis), first)]
         self.intervals_done = 0
 
     def _gather(self, outs: list) -> tuple[list[TrainState], Any]:
@@ -337,9 +361,10 @@ class Run:
         padded = execution.pad(states, self._state_seeds, self.slots)
         self.states = distributed.put(padded, self._placement)
 
-    def _timed_compile(self, fn, *args):
+    def _timed_compile(self, fn, *args, static: tuple = (), role: tuple = ()):
         t = time.perf_counter()
-        compiled = execution.compile_once(fn, *args)
+        store = warmstart.narrowed(self.store, *role)
+        compiled = execution.compile_once(fn, *args, static=static, store=store)
         self.timing["compile_s"] += time.perf_counter() - t
         return compiled
 
@@ -348,6 +373,19 @@ class Run:
         out = jax.block_until_ready(compiled(*args))
         self.timing["train_s"] += time.perf_counter() - t
         return out
+
+    def _advance_group(self, g: int, states, t0, look: bool, k: int):
+        """Group ``g``'s program of ``k`` intervals (compiled once per ``k``) on its
+        ``states``: (states, traces); with ``look`` only the step-0 record."""
+        program = self.programs[g]
+        until = 0 if look else self.cfg.steps
+        when = (jnp.int32(t0), jnp.bool_(look), jnp.int32(until))
+        args = (states, self._swept[g], self._arrays, *when)
+        if (g, k) not in self._compiled:
+            self._compiled[g, k] = self._timed_compile(
+                program.advance, *args, static=(k,), role=("advance", g)
+            )
+        return self._timed_run(self._compiled[g, k], *args)
 
     @property
     def done(self) -> bool:
@@ -370,14 +408,10 @@ class Run:
         done, traces = [], []
         for a, b in self.ranges:  # one chunk on the device at a time
             states = self.states if len(self.ranges) == 1 else self._chunk(a, b)
-            outs = []
-            for g, (program, group, swept) in enumerate(
-                zip(self.programs, self._split(states), self._swept)
-            ):
-                args = (group, swept, self._arrays, t0)
-                if (g, k) not in self._compiled:
-                    self._compiled[g, k] = self._timed_compile(program.advance, *args, k)
-                outs.append(self._timed_run(self._compiled[g, k], *args))
+            outs = [
+                self._advance_group(g, group, t0, False, k)
+                for g, group in enumerate(self._split(states))
+            ]
             states, tr = self._gather(outs)
             done.append(self._park(states, a, b))
             traces.append(self._real_trace(tr, b - a))

@@ -196,8 +196,10 @@ class Train(NamedTuple):
     """The pure functions of one configuration (each is one model; vmap them)."""
 
     init: Callable  # (keys, act, lr) -> (TrainState, Trace at step 0)
+    create: Callable  # (keys, act, lr) -> TrainState: init without the step-0 record
     params: Callable  # (key, act) -> a model's initial parameters {"model", "act"}
-    advance: Callable  # (state, act, lr, t0, intervals) -> (TrainState, Trace [intervals])
+    # (state, act, lr, t0, intervals, look=False, until=None) -> (TrainState, Trace [intervals])
+    advance: Callable
     train: Callable  # (keys, act, lr) -> (TrainState, Trace [evals]): the whole run
     model: adapters.Adapter
     num_intervals: int
@@ -359,20 +361,27 @@ def batch_at(parts: Parts, state: TrainState, t):
     return d.x_train[idx], d.y_train[idx], perm
 
 
-def step(parts: Parts, state: TrainState, t, act, lr):
-    """One update; returns the new state, the loss, the gradient and the update."""
+def step(parts: Parts, state: TrainState, t, act, lr, apply):
+    """One update; returns the new state, the loss, the gradient and the update.
+
+    ``apply`` (a traced bool): False computes the loss and the gradient of the minibatch of
+    step ``t`` and keeps the parameters, the optimizer state and the divergence step as they
+    are (the update is 0): the step-0 record's look at the first minibatch."""
     xb, yb, perm = batch_at(parts, state, t)
     loss, grads = jax.value_and_grad(lambda p: loss_of(parts, p, xb, yb, act))(state.params)
     updates, opt_state = optimizer(parts, lr).update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
+    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(apply, a, b), new, old)
+    opt_state = keep(opt_state, state.opt_state)
+    updates = keep(updates, jax.tree.map(jnp.zeros_like, updates))
     # Only the loss is checked per step: a scalar known before the update, so the select
     # fuses into the optimizer's elementwise pass. A full finiteness scan of the
     # parameters reads every weight again (~+50 % step time for the seed-001 MLP); it is
     # done once per interval instead (``interval``). A frozen model's optimizer state is
     # not kept: it is never used again.
     ok = jnp.isfinite(loss) & (state.diverged_at < 0)
-    params = jax.tree.map(lambda a, b: jnp.where(ok, a, b), params, state.params)
-    diverged_at = jnp.where((state.diverged_at < 0) & ~ok, t, state.diverged_at)
+    params = jax.tree.map(lambda a, b: jnp.where(ok & apply, a, b), params, state.params)
+    diverged_at = jnp.where((state.diverged_at < 0) & ~ok & apply, t, state.diverged_at)
     new = TrainState(params, opt_state, state.data_key, perm, diverged_at.astype(jnp.int32))
     return new, loss, grads, updates
 
@@ -459,37 +468,48 @@ def init_params(parts: Parts, key, act) -> dict:
     return {"model": model, "act": slot.init_params()}
 
 
-def init(parts: Parts, keys: Keys, act, lr=None):
-    """A model's state and its step-0 record (the gradient of the first minibatch, before
-    any update is applied)."""
+def create(parts: Parts, keys: Keys, act, lr=None) -> TrainState:
+    """A model's initial state (nothing recorded: ``init`` adds the step-0 record)."""
     params = init_params(parts, keys.init, act)
     n = parts.data.x_train.shape[0]
-    state = TrainState(
+    return TrainState(
         params, optimizer(parts, lr).init(params), keys.data, jnp.arange(n, dtype=jnp.int32),
         jnp.int32(-1),
     )  # fmt: skip
-    _, loss, grads, _ = step(parts, state, jnp.int32(0), act, lr)
-    zero = jax.tree.map(jnp.zeros_like, grads)
-    return state, record(parts, state, 0, loss, grads, zero, act, final=not parts.thinned)
+
+
+def init(parts: Parts, keys: Keys, act, lr=None):
+    """A model's state and its step-0 record (the gradient of the first minibatch, before
+    any update is applied): ``create``, then ``interval``'s look."""
+    return interval(parts, create(parts, keys, act, lr), jnp.int32(0), act, lr, look=True)
 
 
 def _all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in jax.tree.leaves(tree)]))
 
 
-def interval(parts: Parts, state: TrainState, t0, act, lr):
-    """Up to eval_every steps from t0, the last one traced, then an evaluation."""
-    cfg = parts.cfg
-    length = jnp.clip(cfg.steps - t0, 0, cfg.eval_every)
+def interval(parts: Parts, state: TrainState, t0, act, lr, look=False):
+    """Up to eval_every steps from t0, the last one traced, then an evaluation.
 
-    def plain(i, carry):
-        s, total = carry
-        s, loss, _, _ = step(parts, s, t0 + i, act, lr)
-        return s, total + loss
+    ``look`` (a traced bool): no step is taken; the evaluation of the state as it is, with
+    the gradient of the minibatch of step ``t0`` and a zero update (the step-0 record). The
+    look runs the training step's own code with its update withheld, so that one program
+    holds one step and one evaluation (a separate step-0 program doubled the compile)."""
+    cfg = parts.cfg
+    look = jnp.asarray(look)
+    length = jnp.where(look, 0, jnp.clip(cfg.steps - t0, 0, cfg.eval_every))
+
+    # the last step's gradient and update ride in the loop's carry: one traced step serves
+    # every step of the interval (a separate last step doubled the program)
+    def one(i, carry):
+        s, total, _, _ = carry
+        s, loss, grads, updates = step(parts, s, t0 + i, act, lr, ~look)
+        return s, total + loss, grads, updates
 
     start = state
-    state, total = jax.lax.fori_loop(0, length - 1, plain, (state, jnp.float32(0)))
-    state, loss, grads, updates = step(parts, state, t0 + length - 1, act, lr)
+    zeros = jax.tree.map(jnp.zeros_like, state.params)
+    carry = (state, jnp.float32(0), zeros, zeros)
+    state, total, grads, updates = jax.lax.fori_loop(0, jnp.maximum(length, 1), one, carry)
     # parameters that went non-finite under a finite loss (rare: the next loss would be
     # non-finite too) fall back to the interval's start, the last checked finite point
     bad = ~_all_finite(state.params)
@@ -497,7 +517,7 @@ def interval(parts: Parts, state: TrainState, t0, act, lr):
         params=jax.tree.map(lambda a, b: jnp.where(bad, b, a), state.params, start.params),
         diverged_at=jnp.where(bad & (state.diverged_at < 0), t0, state.diverged_at),
     )
-    batch_loss = (total + loss) / jnp.maximum(length, 1)
+    batch_loss = total / jnp.maximum(length, 1)
     args = (state, t0 + length, batch_loss, grads, updates)
     if not parts.thinned:
         return state, record(parts, *args, act)
@@ -536,20 +556,28 @@ def metric_names(parts: Parts) -> list[str]:
     return [f"{split}_{m}" for m in metric_fns(parts) for split in ("train", "test")]
 
 
-def advance(parts: Parts, state: TrainState, act, lr, t0, intervals: int):
-    """``intervals`` evaluation intervals from step ``t0`` (traced: chunks share a compile).
+def advance(parts: Parts, state: TrainState, act, lr, t0, intervals: int, look=False, until=None):
+    """``intervals`` evaluation records from step ``t0`` (traced: chunks share a compile).
 
-    Intervals past ``cfg.steps`` leave the state unchanged and record NaN (step = steps).
+    ``look`` (a traced bool): the first record is the state as it is (``interval``'s look:
+    the step-0 record when ``t0`` is 0) and the intervals after it start at ``t0``.
+    Intervals that would start at or past ``until`` (traced; default ``cfg.steps``) leave the
+    state unchanged and record NaN (step = steps): ``until=0`` with ``look`` records step 0
+    alone, in the program that trains the later chunks of ``intervals``.
     """
+    cfg = parts.cfg
     empty = blank(parts)
+    look = jnp.asarray(look)
+    end = cfg.steps if until is None else jnp.minimum(until, cfg.steps)
 
     def body(s, k):
-        start = t0 + k * parts.cfg.eval_every
-        # the predicate is unbatched (t0 is shared by all models): a real cond, no work is
-        # done for intervals past the end
+        first = look & (k == 0)
+        start = t0 + jnp.maximum(k - look.astype(k.dtype), 0) * cfg.eval_every
+        # the predicate is unbatched (t0, look and until are shared by all models): a real
+        # cond, no work is done for intervals past the end
         return jax.lax.cond(
-            start < parts.cfg.steps,
-            lambda s: interval(parts, s, start, act, lr),
+            first | (start < end),
+            lambda s: interval(parts, s, start, act, lr, first),
             lambda s: (s, empty),
             s,
         )
@@ -558,9 +586,9 @@ def advance(parts: Parts, state: TrainState, act, lr, t0, intervals: int):
 
 
 def train(parts: Parts, num_intervals: int, keys: Keys, act, lr=None):
-    state, first = init(parts, keys, act, lr)
-    state, rest = advance(parts, state, act, lr, 0, num_intervals)
-    return state, jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, rest)
+    """The whole run of one model: its state and its records ``[evals]`` (step 0 first)."""
+    state = create(parts, keys, act, lr)
+    return advance(parts, state, act, lr, 0, num_intervals + 1, look=True)
 
 
 # ----------------------------------------------------------------------------- assembly
@@ -705,6 +733,7 @@ def make_train(cfg: Config, data: Dataset) -> Train:
     num_intervals = -(-cfg.steps // cfg.eval_every)
     return Train(
         init=functools.partial(init, parts),
+        create=functools.partial(create, parts),
         params=functools.partial(init_params, parts),
         advance=functools.partial(advance, parts),
         train=functools.partial(train, parts, num_intervals),

@@ -1,5 +1,9 @@
-"""What several test modules share: a tiny dataset, a small study on it, a made-up trace."""
+"""What several test modules share: a tiny dataset, a small study on it, a made-up trace, and
+the fingerprint of every model a run trained."""
 
+import hashlib
+
+import jax
 import numpy as np
 import optax
 
@@ -49,3 +53,22 @@ def synthetic_trace(
         diverged=rng.uniform(0.0, 1.0, (*lead, evals)) < diverged,
         metrics={"train_accuracy": u(), "test_accuracy": u()},
     )
+
+
+def fingerprints(result: actlab.Result) -> dict[str, str]:
+    """``{"act/seed": sha256}`` of everything a model is: its trace, its state (parameters,
+    optimizer state, data key and order) and its divergence step (grouped mode)."""
+    out = {}
+    for a, act in enumerate(result.activations):
+        leaves = jax.tree.leaves(result.states[a])
+        leaves = [jax.random.key_data(x) if _is_key(x) else x for x in leaves]
+        for s in range(result.study.seeds):
+            h = hashlib.sha256()
+            for x in (*(t[a] for t in result.trace.flat().values()), *leaves):
+                h.update(np.ascontiguousarray(np.asarray(x)[s]).tobytes())
+            out[f"{act}/{s}"] = h.hexdigest()
+    return out
+
+
+def _is_key(x) -> bool:
+    return jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)

@@ -62,7 +62,7 @@ class Accepted(Exception):
 def no_training(monkeypatch):
     """``Study.start`` raises ``Accepted``: nothing is compiled or trained."""
 
-    def start(self):
+    def start(self, *args, **kwargs):
         raise Accepted
 
     monkeypatch.setattr(study.Study, "start", start)

@@ -15,7 +15,6 @@ traced step (tanh, ReLU), minibatches (the data order) and a partial last interv
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -25,7 +24,7 @@ import jax
 import numpy as np
 import optax
 import pytest
-from helpers import DATA
+from helpers import DATA, fingerprints
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -49,25 +48,6 @@ def study(seeds: int = MAX_SEEDS, acts=ACTS, block: int | None = None) -> actlab
         eval_every=7,
         block=block,
     )
-
-
-def fingerprints(result: actlab.Result) -> dict[str, str]:
-    """``{"act/seed": sha256}`` of everything a model is: its trace, its state (parameters,
-    optimizer state, data key and order) and its divergence step (grouped mode)."""
-    out = {}
-    for a, act in enumerate(result.activations):
-        leaves = jax.tree.leaves(result.states[a])
-        leaves = [jax.random.key_data(x) if _is_key(x) else x for x in leaves]
-        for s in range(result.study.seeds):
-            h = hashlib.sha256()
-            for x in (*(t[a] for t in result.trace.flat().values()), *leaves):
-                h.update(np.ascontiguousarray(np.asarray(x)[s]).tobytes())
-            out[f"{act}/{s}"] = h.hexdigest()
-    return out
-
-
-def _is_key(x) -> bool:
-    return jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
 def run(seeds: int, acts, block, chunk) -> dict[str, str]:
