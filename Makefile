@@ -5,7 +5,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(BIN)/actlab: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,12 +26,19 @@ demo: $(BIN)/actlab
 # on a 2-core machine like CI's: pytest 863 s at the default level, 592 s at level 0, all passing.
 JAX_CACHE ?= $(CURDIR)/build/jax-cache
 TEST_XLA_FLAGS ?= --xla_backend_optimization_level=0
+PYTEST := XLA_FLAGS="$(TEST_XLA_FLAGS) $$XLA_FLAGS" \
+	JAX_COMPILATION_CACHE_DIR=$(JAX_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 \
+	$(BIN)/pytest -q -n auto --dist loadgroup -rs
 test: $(BIN)/actlab
 	$(BIN)/ruff format --check . && $(BIN)/ruff check .
-	XLA_FLAGS="$(TEST_XLA_FLAGS) $$XLA_FLAGS" \
-	JAX_COMPILATION_CACHE_DIR=$(JAX_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 \
-	  $(BIN)/pytest -q -n auto --dist loadgroup -rs --durations=15; \
+	$(PYTEST) --durations=15; \
 	  rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
+
+# The developer's inner loop: every test but those marked slow (end-to-end runs of a minute
+# or more: notebooks, experiment scripts, two-process runs, the Hypothesis invariance draws).
+# CI runs `make test`, all of them.
+test-fast: $(BIN)/actlab
+	$(PYTEST) -m "not slow"
 
 lint: $(BIN)/actlab
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .

@@ -18,7 +18,7 @@ import pytest
 
 from actlab import checkpoint, cli
 
-pytestmark = pytest.mark.xdist_group("distributed")
+pytestmark = [pytest.mark.xdist_group("distributed"), pytest.mark.slow]
 
 # 2 acts x 4 seeds (a block of 64 slots), 25 chunks of 640 steps: long enough to kill a worker
 # between two saves

@@ -134,6 +134,7 @@ def runs(draw):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("invariance")
 @settings(
     max_examples=12,

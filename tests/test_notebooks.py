@@ -37,6 +37,8 @@ PROBE = f"""
 import json as _json, math as _math
 import numpy as _np
 
+pytestmark = pytest.mark.slow  # each runs an experiment in a kernel: make test-fast skips them
+
 def _plain(v):
     if isinstance(v, dict):
         return {{str(k): _plain(x) for k, x in v.items()}}

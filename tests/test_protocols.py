@@ -159,6 +159,7 @@ TINY = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", _params(TINY))
 def test_quick_variant_trains(name):
     proto = P.get(name)
@@ -219,6 +220,7 @@ def test_missing_dataset_is_a_clear_error(monkeypatch, tmp_path):
 # ----------------------------------------------------------------------------- experiments
 
 
+@pytest.mark.slow
 def test_experiment_script_writes_its_analysis_and_the_reproduction_table(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
     from experiments import deep_xor, reproduction_table
@@ -331,6 +333,7 @@ def _check_deep_xor(a, result):
     "script",
     [pytest.param(n, marks=[] if n == "deep_xor" else [needs_fashion]) for n in ANALYSE],
 )
+@pytest.mark.slow
 def test_experiment_analyse_counts_every_seed(script, monkeypatch):
     import importlib
 

@@ -87,6 +87,7 @@ def runs():
     return {mode: study(mode).run() for mode in ("grouped", "switch")}
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("transformer")
 @pytest.mark.parametrize("mode", ["grouped", "switch"])
 def test_the_transformer_trained_in_the_vmapped_call_equals_it_trained_alone(runs, mode):

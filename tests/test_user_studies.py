@@ -152,6 +152,7 @@ def test_other_names_are_not_study_references(ref):
     assert not plugins.is_study(ref)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("example", ["linen_study", "nnx_study", "equinox_study"])
 def test_each_example_runs_at_quick_size(env, tmp_path, example):
     out = tmp_path / example
