@@ -7,6 +7,7 @@ import importlib
 # load JAX.
 _EXPORTS = {
     "activations": None,
+    "aggregate": None,
     "data": None,
     "layout": None,
     "outcome": None,
