@@ -27,6 +27,8 @@ _EXPORTS = {
     "Layout": "layout",
     "plan": "layout",
     "Selection": "selection",
+    "Suite": "suite",
+    "Task": "suite",
     "Slot": "slot",
     "Result": "study",
     "Run": "study",
@@ -37,6 +39,7 @@ _EXPORTS = {
     "TrainState": "train",
     "make_train": "train",
     "seed_keys": "train",
+    "variance_components": "variance",
 }
 
 __version__ = "0.1.0"

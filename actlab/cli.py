@@ -7,6 +7,7 @@
                           [--resume | --resume-or-start] [--threshold METRIC=VALUE]
                           [--diverged-as failure|exclude|frozen]
                           [--tidy auto|final|curves|all] [--tensorboard]
+    actlab suite SUITE [--quick] [--seeds N] [--out DIR] [--chunks K] [--diverged-as RULE]
     actlab report DIR [--threshold METRIC=VALUE] [--diverged-as RULE] [--tidy LEVEL]
     actlab compare DIR1 DIR2 [--out FILE]
     actlab list
@@ -20,6 +21,12 @@ TensorBoard events, ``actlab.tensorboard``); at the end it writes ``report.md``,
 (exit code 130). Bad arguments get a one-line error naming the accepted values and exit code
 2. The parser, ``--help`` and ``list`` import neither JAX nor the rest of the library, so they
 answer at once; the library is loaded once a command needs it.
+
+``suite`` trains one activation question over several tasks (``actlab.suite``): each task
+into ``OUT/TASK/`` through the same runner, then the statistics across tasks into
+``OUT/suite.md`` (plots, ``tidy.parquet``). Run again, it skips finished tasks and continues
+an unfinished one. SUITE: a built-in suite (``actlab list``) or a file ``path/to/suite.py``
+whose ``suite()`` returns an ``actlab.Suite`` (``:NAME`` or ``module:NAME`` as for ``run``).
 
 ``--lrs`` sweeps learning rates (arrays ``[acts, lrs, seeds]``); with ``--select METRIC``
 each activation instead gets its own rate, the best by ``METRIC`` (``val_accuracy``,
@@ -109,6 +116,10 @@ EXPERIMENTS = {  # protocols.PROTOCOLS: name -> (summary, source, datasets)
         ("fortunes", "text:PATH"),
     ),
 }
+SUITES = {  # suite.SUITES: name -> summary
+    "mnist_like": "none/sigmoid/tanh/relu, article 001's MLP on Fashion-MNIST, MNIST-1D, digits, "
+    "teacher-student",
+}
 ACTIVATIONS = tuple(  # activations.names()
     "none step step_ste sigmoid tanh relu relu2 leaky_relu leaky_relu_0.2 prelu elu selu celu gelu "
     "gelu_tanh silu mish softplus softsign hard_tanh hard_sigmoid relu6 maxout reglu geglu swiglu "
@@ -120,6 +131,7 @@ DATASETS = (
     "mnist1d",
     "teacher_student",
     "modular_addition",
+    "digits",
     "mnist",
     "fashion_mnist",
     "kmnist",
@@ -242,6 +254,15 @@ def _experiment(s: str) -> str:
     return s
 
 
+def _suite_name(s: str) -> str:
+    if s not in SUITES and not plugins.is_study(s):
+        raise argparse.ArgumentTypeError(
+            f"unknown suite {s!r}; accepted: {', '.join(SUITES)}, or your own: "
+            "path/to/suite.py[:NAME] or module:NAME"
+        )
+    return s
+
+
 def datasets() -> tuple[str, ...]:
     """Every dataset name ``actlab.data.load`` knows without a path."""
     return DATASETS
@@ -268,6 +289,28 @@ def parser() -> argparse.ArgumentParser:
         "x seed (x lr), after each chunk: tensorboard --logdir OUT/tensorboard (default: off)",
     )
     cluster_options(run)
+    suite = sub.add_parser("suite", help="one activation question over several tasks")
+    suite.add_argument(
+        "suite",
+        type=_suite_name,
+        help=f"one of: {', '.join(SUITES)} (actlab list); or your own: a file path/to/suite.py "
+        "(its suite() -> actlab.Suite), path/to/suite.py:NAME or module:NAME",
+    )
+    suite.add_argument(
+        "--seeds", type=_positive_int, help="seeds per activation and task (default: the suite's)"
+    )
+    suite.add_argument(
+        "--quick", action="store_true", help="CI-sized settings (default: off, full size)"
+    )
+    suite.add_argument("--out", type=Path, help="output folder (default: runs/SUITE)")
+    suite.add_argument(
+        "--chunks",
+        type=_positive_int,
+        default=20,
+        help="progress and save points per task (default: %(default)s)",
+    )
+    diverged_option(suite)
+    plugins_option(suite)
     rep = sub.add_parser("report", help="re-render report.md, tidy table and plots of a run")
     rep.add_argument("dir", type=Path, help="a folder written by actlab run")
     rep.add_argument(
@@ -589,6 +632,42 @@ def _run(args, command: list[str]) -> int:
     return 0
 
 
+def _suite(args, command: list[str]) -> int:
+    """``actlab suite``: build the suite (built in or a file), run it into ``--out``."""
+    import dataclasses
+
+    from actlab import suite as suites
+    from actlab.runner import Interrupted, ReportFailed, ReportInterrupted, SaveFailed
+
+    try:
+        if args.suite in SUITES:
+            name, s = args.suite, suites.SUITES[args.suite][1](quick=args.quick)
+        else:
+            name, s = plugins.load_suite(args.suite, quick=args.quick)
+        changes = {"seeds": args.seeds, "diverged_as": args.diverged_as}
+        s = dataclasses.replace(s, **{k: v for k, v in changes.items() if v is not None})
+    except (ValueError, FileNotFoundError) as e:
+        raise UsageError(str(e)) from None
+    out = args.out or Path("runs") / name
+    cmd = shlex.join(command)
+    try:
+        # --quick: a smoke test; its tasks' own reports would double its plotting
+        analysis = s.run(out, chunks=args.chunks, task_reports=not args.quick, command=cmd)
+    except (ValueError, FileNotFoundError) as e:
+        raise UsageError(str(e)) from None
+    except (Interrupted, SaveFailed, ReportInterrupted, ReportFailed) as e:
+        print(
+            f"\nactlab: {e}; finished tasks are kept in {out}/. Continue with:\n  {cmd}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED if not isinstance(e, SaveFailed | ReportFailed) else EXIT_USAGE
+    iqm = analysis.aggregates[analysis.aggregates["statistic"] == "iqm"]
+    for row in iqm.itertuples():
+        print(f"  {row.act:<12} IQM {row.estimate:.3f} [{row.lo:.3f}, {row.hi:.3f}]")
+    print(f"report: {out / 'suite.md'}")
+    return 0
+
+
 def train(name: str, study, out: Path, args, *, report: bool = False, **kw):
     """``execute`` the study into ``out``, or with ``--select`` ``execute_selected``: each
     activation at its own selected rate. Returns the ``Result`` of the comparison.
@@ -644,6 +723,9 @@ def _list(loaded: list[str]) -> int:
         print(f"plugins: {', '.join(loaded)}")
     print("activations:\n  " + ", ".join(names))
     print("datasets:\n  " + ", ".join(datasets()))
+    print("suites (actlab suite NAME, or your own: actlab suite path/to/suite.py):")
+    for name, summary in SUITES.items():
+        print(f"  {name:<24} {summary}")
     print("threshold metrics (--threshold METRIC=VALUE):\n  " + ", ".join(THRESHOLD_METRICS))
     return 0
 
@@ -696,7 +778,7 @@ def _demo(p: argparse.ArgumentParser, out: Path) -> int:
 def _load_plugins(argv: list[str]) -> list[str]:
     """The plugins of ``run`` and ``list`` (``--plugins``, the entry points), imported before
     the arguments are parsed; none is looked for by other commands."""
-    if not argv or argv[0] not in ("run", "list"):
+    if not argv or argv[0] not in ("run", "list", "suite"):
         return []
     scan = argparse.ArgumentParser(add_help=False)
     scan.add_argument("--plugins")
@@ -727,6 +809,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "compare":
             return _compare(args)
+        if args.command == "suite":
+            return _suite(args, ["actlab", *argv])
         check_cluster(args)
         from actlab import distributed
 

@@ -10,13 +10,14 @@ serves every model. Images keep their shape ``[n, H, W, C]``; MLPs flatten insid
 Integer inputs other than uint8 are token ids (``x: [n, T]`` int32), never normalised.
 
 ``load(name)`` returns train and test splits. Built-ins (``xor``, ``mnist1d``,
-``teacher_student``, ``modular_addition``) come from ``BUILTIN``. Sequence data (token
-windows with next-token targets, ``actlab.sequences`` states the splits and the vocabulary):
-``text:PATH``, the characters of any UTF-8 file (``text(path, context)``), and ``fortunes``
-(``CORPORA``: Debian's ``fortunes`` package, ``fortunes(context)``, searched in
-``data_dir/fortunes/``, ``$ACTLAB_DATA_DIR/fortunes/``, then ``/usr/share/games/fortunes``;
-without it, a one-line error: ``apt-get install fortunes``). Every other name is searched
-for, in this order, and the first place that has it wins:
+``teacher_student``, ``modular_addition``, ``digits``: scikit-learn's bundled 8x8 digits)
+come from ``BUILTIN``. Sequence data (token windows with next-token targets,
+``actlab.sequences`` states the splits and the vocabulary): ``text:PATH``, the characters
+of any UTF-8 file (``text(path, context)``), and ``fortunes`` (``CORPORA``: Debian's
+``fortunes`` package, ``fortunes(context)``, searched in ``data_dir/fortunes/``,
+``$ACTLAB_DATA_DIR/fortunes/``, then ``/usr/share/games/fortunes``; without it, a one-line
+error: ``apt-get install fortunes``). Every other name is searched for, in this order, and
+the first place that has it wins:
 
 a. Files in ``data_dir=``, then in ``$ACTLAB_DATA_DIR``:
    ``{name}.npz`` or ``{name}/{name}.npz`` (arrays ``x_train, y_train, x_test, y_test``);
@@ -58,7 +59,7 @@ from actlab._datasets.locate import (
 )
 from actlab.dataset import Dataset, from_arrays
 from actlab.sequences import from_texts, modular_addition, text
-from actlab.synthetic import BUILTIN, cache_dir, mnist1d, teacher_student, xor
+from actlab.synthetic import BUILTIN, cache_dir, digits, mnist1d, teacher_student, xor
 
 __all__ = [
     "BUILTIN",
@@ -71,6 +72,7 @@ __all__ = [
     "DatasetNotFound",
     "ImageSpec",
     "cache_dir",
+    "digits",
     "fortunes",
     "from_arrays",
     "from_texts",

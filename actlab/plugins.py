@@ -18,6 +18,8 @@ registered again for another function is refused.
 everything a built-in protocol gets: progress, checkpoints, ``--resume``, the report,
 ``--processes``, and the ``--seeds`` / ``--acts`` / ``--steps`` / ``--epochs`` / ``--lr`` /
 ``--lrs`` overrides (``--quick`` is passed as ``study(quick=True)`` where it takes it).
+``actlab suite path/to/suite.py`` calls the file's ``suite()`` the same way
+(``load_suite``).
 """
 
 from __future__ import annotations
@@ -59,10 +61,11 @@ def has_entry_points() -> bool:
     return bool(importlib.metadata.entry_points(group=GROUP))
 
 
-def _split(ref: str) -> tuple[str, str] | None:
-    """(file or module, function name) of a study reference, or None if ``ref`` is none."""
+def _split(ref: str, default: str = "study") -> tuple[str, str] | None:
+    """(file or module, function name) of a study (or suite) reference, or None if ``ref``
+    is none; a bare ``.py`` file names its function ``default``."""
     if ref.endswith(".py"):
-        return ref, "study"
+        return ref, default
     target, sep, attr = ref.rpartition(":")
     if not sep or not attr.isidentifier():
         return None
@@ -81,27 +84,45 @@ def load_study(ref: str, *, quick: bool = False):
     ``study``): the function is called, with ``quick=True`` where it takes ``quick``."""
     from actlab.study import Study
 
-    target, attr = _split(ref) or (ref, "study")
-    module = _import(target, "study file")
+    target, study = _call(ref, Study, "study", quick=quick)
+    name = study.name if study.name != "study" else Path(target).stem.replace(".", "_")
+    return name, study
+
+
+def load_suite(ref: str, *, quick: bool = False):
+    """``(name, Suite)`` from ``path.py``, ``path.py:NAME`` or ``module:NAME`` (NAME default
+    ``suite``), as ``load_study`` does for a study."""
+    from actlab.suite import Suite
+
+    target, suite = _call(ref, Suite, "suite", quick=quick)
+    name = suite.name if suite.name != "suite" else Path(target).stem.replace(".", "_")
+    return name, suite
+
+
+def _call(ref: str, kind: type, default: str, *, quick: bool):
+    """(target, what its function returned): the function ``ref`` names (``default`` in a
+    bare file) called, with ``quick=True`` where it takes ``quick``, checked to be a
+    ``kind``."""
+    target, attr = _split(ref, default) or (ref, default)
+    module = _import(target, f"{default} file")
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise PluginError(
             f"{target} has no function {attr}(); accepted: a file or module defining "
-            f"{attr}() -> actlab.Study (or name another: {target}:NAME)"
+            f"{attr}() -> actlab.{kind.__name__} (or name another: {target}:NAME)"
         )
     takes_quick = "quick" in inspect.signature(fn).parameters
     try:
-        study = fn(quick=quick) if takes_quick else fn()
+        made = fn(quick=quick) if takes_quick else fn()
     except ValueError:  # the study's own check: its message names what is wrong
         raise
     except Exception as e:
         raise PluginError(f"{target}:{attr}() failed: {type(e).__name__}: {e}") from None
-    if not isinstance(study, Study):
+    if not isinstance(made, kind):
         raise PluginError(
-            f"{target}:{attr}() returned a {type(study).__name__}, not an actlab.Study"
+            f"{target}:{attr}() returned a {type(made).__name__}, not an actlab.{kind.__name__}"
         )
-    name = study.name if study.name != "study" else Path(target).stem.replace(".", "_")
-    return name, study
+    return target, made
 
 
 def _import(name: str, what: str):

@@ -425,3 +425,21 @@ def test_fashion_mnist_tfds_prepared_offline_matches_the_files(tmp_path):
         )
 
     assert keys(a) == keys(b)
+
+
+def test_digits_are_sklearns_bundled_images_split_once():
+    d = data.load("digits")
+    assert d.input_shape == (64,) and d.num_classes == 10 and d.name == "digits"
+    assert (d.x_train.shape[0], d.x_test.shape[0]) == (1797 - 360, 360)
+    x = np.concatenate([np.asarray(d.x_train), np.asarray(d.x_test)])
+    assert x.min() == 0.0 and x.max() == 1.0  # 0..16 divided by 16
+    from sklearn.datasets import load_digits
+
+    raw = load_digits().data / 16.0  # the same images, each once
+    assert sorted(map(bytes, x.astype(np.float32))) == sorted(map(bytes, raw.astype(np.float32)))
+    again = data.digits()
+    np.testing.assert_array_equal(np.asarray(again.y_test), np.asarray(d.y_test))
+    other = data.digits(seed=1)
+    assert not np.array_equal(np.asarray(other.y_test), np.asarray(d.y_test))
+    with pytest.raises(ValueError, match="test must be between 1 and 1796"):
+        data.digits(test=0)
