@@ -144,8 +144,8 @@ def fingerprint(study: Study, **extra: Any) -> dict:
             )
         elif f.name == "activations":
             # the functions as well as their names: a name registered again for another
-            # function is another study
-            fp[f.name] = {a: adapters.function_hash(activations.get(a).fn) for a in v}
+            # function is another study; in order, since a state is resumed by its position
+            fp[f.name] = [[a, adapters.function_hash(activations.get(a).fn)] for a in v]
         else:
             fp[f.name] = jsonable(v)
     # epochs resolve to steps, evals to eval_every: compare what is run

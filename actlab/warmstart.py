@@ -123,7 +123,6 @@ def for_study(study, fingerprint: dict, where: Path | None = None) -> Store | No
     key = _digest(
         FORMAT,
         fingerprint,
-        list(study.activations),  # the fingerprint's are by name, without their order
         source_hash(),
         _versions(),
         {name: str(getattr(jax.config, name, None)) for name in SETTINGS},

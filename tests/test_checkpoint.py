@@ -157,6 +157,14 @@ def test_fingerprint_changes_with_every_training_setting(field):
     assert checkpoint.fingerprint(STUDY.replace(**CHANGES[field])) != checkpoint.fingerprint(STUDY)
 
 
+def test_fingerprint_sees_the_activations_order():
+    # states are restored by position: tanh's must not resume as relu's
+    two = STUDY.replace(activations=("tanh", "relu"))
+    assert checkpoint.fingerprint(two.replace(activations=("relu", "tanh"))) != (
+        checkpoint.fingerprint(two)
+    )
+
+
 @pytest.mark.parametrize("field", SAME)
 def test_fingerprint_ignores_labels(field):
     assert checkpoint.fingerprint(STUDY.replace(**SAME[field])) == checkpoint.fingerprint(STUDY)
