@@ -57,7 +57,7 @@ def compile_once(fn, *args, static: tuple = (), store: warmstart.Store | None = 
     if store is not None:
         key = warmstart.program_key(store, args, static)
         if key not in _COMPILED:
-            _COMPILED[key] = warmstart.compile_stored(store, fn, args, static, COMPILER_OPTIONS)[0]
+            _COMPILED[key] = warmstart.compile_stored(store, fn, args, static, COMPILER_OPTIONS)
         return _kept(key)
     lowered = fn.lower(*args, *static)
     # jit drops unused arguments from the program's text, so the text alone would serve a

@@ -194,8 +194,8 @@ def _write(path: Path, exported, structure) -> None:
 
 def compile_stored(store: Store, fn: Callable, args: tuple, static: tuple, options: dict):
     """``fn(*args, *static)`` compiled (with XLA ``options``) from ``store``'s copy of it,
-    exported and stored first when there is none. Returns ``(compiled, loaded)``:
-    ``compiled(*args)`` gives ``fn``'s output; ``loaded`` whether tracing was skipped."""
+    exported and stored first when there is none: ``compiled(*args)`` gives ``fn``'s
+    output."""
     leaves, tree = jax.tree.flatten(args)
     key = program_key(store, args, static)
     path = store.folder / key[:2] / key
@@ -212,4 +212,4 @@ def compile_stored(store: Store, fn: Callable, args: tuple, static: tuple, optio
     def call(*call_args):
         return jax.tree.unflatten(structure, compiled(*jax.tree.leaves(call_args)))
 
-    return call, found is not None
+    return call

@@ -18,6 +18,8 @@ nbclient = pytest.importorskip("nbclient")
 
 from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402
 
+pytestmark = pytest.mark.slow  # each runs an experiment in a kernel: make test-fast skips them
+
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb"))
 CELL_TIMEOUT = 1800  # seconds: a hang, not a slow machine (quick mode takes about a minute)
@@ -36,8 +38,6 @@ MARK = "ACTLAB-CHECK "
 PROBE = f"""
 import json as _json, math as _math
 import numpy as _np
-
-pytestmark = pytest.mark.slow  # each runs an experiment in a kernel: make test-fast skips them
 
 def _plain(v):
     if isinstance(v, dict):
