@@ -268,6 +268,18 @@ def datasets() -> tuple[str, ...]:
     return DATASETS
 
 
+def _size_and_output(p: argparse.ArgumentParser, out: str, chunks: str) -> None:
+    """--quick, --out (default ``out``) and --chunks (``chunks``: what a chunk is), which
+    ``run`` and ``suite`` share."""
+    p.add_argument(
+        "--quick", action="store_true", help="CI-sized settings (default: off, full size)"
+    )
+    p.add_argument("--out", type=Path, help=f"output folder (default: {out})")
+    p.add_argument(
+        "--chunks", type=_positive_int, default=20, help=f"{chunks} (default: %(default)s)"
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     p = Parser(prog="actlab", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -299,16 +311,7 @@ def parser() -> argparse.ArgumentParser:
     suite.add_argument(
         "--seeds", type=_positive_int, help="seeds per activation and task (default: the suite's)"
     )
-    suite.add_argument(
-        "--quick", action="store_true", help="CI-sized settings (default: off, full size)"
-    )
-    suite.add_argument("--out", type=Path, help="output folder (default: runs/SUITE)")
-    suite.add_argument(
-        "--chunks",
-        type=_positive_int,
-        default=20,
-        help="progress and save points per task (default: %(default)s)",
-    )
+    _size_and_output(suite, "runs/SUITE", "progress and save points per task")
     diverged_option(suite)
     plugins_option(suite)
     rep = sub.add_parser("report", help="re-render report.md, tidy table and plots of a run")
@@ -484,16 +487,8 @@ def run_options(run: argparse.ArgumentParser, *, threshold: bool = True) -> None
         "where the experiment fits it; modular_addition, fortunes and text:PATH are token "
         "sequences (default: the experiment's)",
     )
-    run.add_argument(
-        "--quick", action="store_true", help="CI-sized settings (default: off, full size)"
-    )
-    run.add_argument("--out", type=Path, help="output folder (default: runs/EXPERIMENT)")
-    run.add_argument(
-        "--chunks",
-        type=_positive_int,
-        default=20,
-        help="progress and save points: compiled calls the run is split into (default: "
-        "%(default)s)",
+    _size_and_output(
+        run, "runs/EXPERIMENT", "progress and save points: compiled calls the run is split into"
     )
     resume = run.add_mutually_exclusive_group()
     resume.add_argument(
